@@ -1,0 +1,34 @@
+"""Registry of workload generators, keyed by name (also feeds the CLI)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+from autellix.program import Program
+
+from . import chatbot, mcts, mixed, react, swe
+
+_MODULES = (chatbot, react, mcts, swe, mixed)
+
+GENERATORS: dict[str, Callable[..., list[Program]]] = {m.NAME: m.generate for m in _MODULES}
+DESCRIPTIONS: dict[str, str] = {m.NAME: m.DESCRIPTION for m in _MODULES}
+
+
+def generate(name: str, n: int, seed: int = 0, **params) -> list[Program]:
+    """Generate ``n`` programs of workload ``name``; same (name, n, seed, params) → same programs."""
+    try:
+        gen = GENERATORS[name]
+    except KeyError:
+        raise ValueError(f"unknown workload {name!r}; choose from {', '.join(GENERATORS)}") from None
+    try:
+        inspect.signature(gen).bind(n, seed, **params)
+    except TypeError as e:
+        raise ValueError(f"{name}: bad parameter ({e})") from None
+    return gen(n, seed, **params)
+
+
+def parameters(name: str) -> dict[str, object]:
+    """The generator's keyword parameters and their defaults."""
+    sig = inspect.signature(GENERATORS[name])
+    return {k: p.default for k, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY}
