@@ -54,8 +54,11 @@ import numpy as np
 from autellix.metrics import CallRecord, ProgramRecord, program_record
 from autellix.program import Call, Program
 
-WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "agent", "calls",
-         "a", "tool", "waits", "then", "model", "again", "queue", "priority", "batch")
+# each is one token (with its leading space) for the tiny model's tokenizer
+# (autellix.vllm.tiny_model) and for common BPE vocabularies
+WORDS = ("the", "a", "an", "of", "to", "in", "is", "and", "or", "not", "agent", "calls", "tool",
+         "model", "again", "wait", "long", "first", "level", "engine", "program", "thread",
+         "service", "result", "priority", "batch")
 
 
 @dataclass

@@ -1,0 +1,47 @@
+"""``autellix gateway``: serve the OpenAI-compatible gateway in front of running engines."""
+
+from __future__ import annotations
+
+import socket
+
+import typer
+
+DEFAULT_PORT = 18400
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("gateway")
+    def gateway_cmd(
+        engine_url: list[str] = typer.Option(..., "--engine-url", "-e",
+                                             help="engine base URL (repeat for each engine)"),
+        host: str = typer.Option("127.0.0.1", help="address to listen on"),
+        port: int = typer.Option(DEFAULT_PORT, help="port to listen on"),
+        balancer: str = typer.Option("autellix", help="autellix, least_used or round_robin"),
+        connect_timeout: float = typer.Option(2.0, help="seconds to connect to an engine"),
+        read_timeout: float = typer.Option(600.0, help="longest engine silence, seconds"),
+        health_interval: float = typer.Option(2.0, help="seconds between engine health probes"),
+        ttl: float = typer.Option(600.0, help="seconds before an idle program is forgotten"),
+        log_level: str = typer.Option("warning", help="uvicorn log level"),
+    ) -> None:
+        """Serve the gateway (program-aware routing and tagging) until interrupted."""
+        from autellix.gateway import GatewayConfigError, create_app
+
+        try:
+            app_ = create_app(engine_url, balancer, connect_timeout=connect_timeout,
+                              read_timeout=read_timeout, health_interval=health_interval, ttl=ttl)
+        except GatewayConfigError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(1)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError as e:
+                typer.echo(f"error: cannot listen on {host}:{port} ({e.strerror}); "
+                           "pick another --port", err=True)
+                raise typer.Exit(1)
+        import uvicorn
+
+        typer.echo(f"autellix gateway on http://{host}:{port} -> {', '.join(engine_url)} "
+                   f"(balancer {balancer})", err=True)
+        uvicorn.run(app_, host=host, port=port, log_level=log_level, access_log=False)
