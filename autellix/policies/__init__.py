@@ -1,0 +1,26 @@
+"""Scheduling policies, one module each, in a registry keyed by name.
+
+``get_policy(name)`` returns the policy; ``POLICIES`` lists them in display order
+and feeds the CLI's choices. ``REAL_ENGINE_POLICIES`` are those a live server can
+run (``srpt`` needs to know the future)."""
+
+from autellix.policies.atlas import ATLAS
+from autellix.policies.base import Policy
+from autellix.policies.fcfs import FCFS
+from autellix.policies.las import LAS
+from autellix.policies.mlfq import MLFQ
+from autellix.policies.plas import PLAS
+from autellix.policies.srpt import SRPT
+
+POLICIES: dict[str, Policy] = {p.name: p for p in (FCFS, PLAS, ATLAS, MLFQ, LAS, SRPT)}
+REAL_ENGINE_POLICIES = tuple(n for n, p in POLICIES.items() if not p.clairvoyant)
+
+
+def get_policy(name: str) -> Policy:
+    try:
+        return POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICIES)}") from None
+
+
+__all__ = ["Policy", "POLICIES", "REAL_ENGINE_POLICIES", "get_policy"]
