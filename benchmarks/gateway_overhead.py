@@ -8,7 +8,8 @@ Setup (ports 18680-18689 on 127.0.0.1):
   isolate the gateway: its own process, pinned to CPU 1;
 * the gateway (``autellix.gateway``, balancer ``autellix``, one engine): its own
   process, pinned to CPU 0 -- "one core";
-* the load generator (``httpx.AsyncClient``) runs here, pinned to CPU 1.
+* the load generator (``httpx.AsyncClient``) runs here, pinned to CPU 1;
+* for reference, a bare httpx relay (raw ASGI, nothing but forwarding), on CPU 0.
 
 For each of *direct* (client -> engine) and *gateway* (client -> gateway -> engine):
 
@@ -36,7 +37,7 @@ import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-ENGINE_PORT, GATEWAY_PORT, VLLM_PORT, VLLM_GW_PORT = 18680, 18681, 18682, 18683
+ENGINE_PORT, GATEWAY_PORT, VLLM_PORT, VLLM_GW_PORT, BARE_PORT = 18680, 18681, 18682, 18683, 18684
 CHUNKS = 16
 
 
@@ -86,12 +87,44 @@ async def fake_engine(scope, receive, send):
     await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
 
+def bare_proxy(engine: str):
+    """The floor: a raw ASGI app that relays a call with httpx and does nothing else."""
+    state = {}
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            await fake_engine(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            m = await receive()
+            body, more = body + m.get("body", b""), m.get("more_body", False)
+        if scope["path"] == "/health":
+            await fake_engine(scope, lambda: _body_done(), send)
+            return
+        if "c" not in state:
+            state["c"] = httpx.AsyncClient(trust_env=False)
+        client = state["c"]
+        r = await client.post(engine + scope["path"], content=body,
+                              headers={"content-type": "application/json"})
+        await send({"type": "http.response.start", "status": r.status_code,
+                    "headers": [(b"content-type", r.headers["content-type"].encode())]})
+        await send({"type": "http.response.body", "body": r.content})
+    return app
+
+
+async def _body_done():
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
 def serve(kind: str, port: int, engine: str | None, cpu: int) -> None:
     import uvicorn
 
     _pin(cpu)
     if kind == "engine":
         app = fake_engine
+    elif kind == "bare":
+        app = bare_proxy(engine)
     else:
         from autellix.gateway import create_app
         app = create_app([engine], "autellix", health_interval=5.0)
@@ -165,13 +198,30 @@ def _stats(xs) -> dict:
             "mean_ms": float(a.mean()), "n": int(a.size)}
 
 
-def measure(direct: str, gateway: str, n: int, concurrency: int, tput: bool = True) -> dict:
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (robust to other load on the machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(direct: str, gateway: str, n: int, concurrency: int, tput: bool = True,
+            gateway_pid: int | None = None, bare: str | None = None,
+            bare_pid: int | None = None) -> dict:
     res = {}
-    for name, url in (("direct", direct), ("gateway", gateway)):
+    paths = [("direct", direct, None), ("gateway", gateway, gateway_pid)]
+    if bare:
+        paths.append(("bare_httpx_proxy", bare, bare_pid))
+    for name, url, pid in paths:
         res[name] = {"latency": _stats(asyncio.run(_latencies(url, n, False))),
                      "stream_latency": _stats(asyncio.run(_latencies(url, max(1, n // 4), True)))}
         if tput:
+            cpu0 = _cpu_seconds(pid) if pid else 0.0
             res[name]["calls_per_s"] = asyncio.run(_throughput(url, n, concurrency))
+            if pid:
+                # the throughput phase runs a warm-up round of n calls, then n measured calls
+                cpu_ms = (_cpu_seconds(pid) - cpu0) * 1000 / (2 * n)
+                res[name]["gateway_cpu_ms_per_call"] = cpu_ms
+                res[name]["one_core_capacity_calls_per_s"] = 1000 / cpu_ms if cpu_ms else None
     for k in ("latency", "stream_latency"):
         res[f"added_{k}"] = {q: res["gateway"][k][q] - res["direct"][k][q]
                              for q in ("p50_ms", "p99_ms", "mean_ms")}
@@ -200,13 +250,16 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "gateway-overhead")
     args = ap.parse_args()
     _pin(1)
+    engine = f"http://127.0.0.1:{ENGINE_PORT}"
     procs = [_spawn(["serve-engine", str(ENGINE_PORT), "-", "1"]),
-             _spawn(["serve-gateway", str(GATEWAY_PORT), f"http://127.0.0.1:{ENGINE_PORT}", "0"])]
+             _spawn(["serve-gateway", str(GATEWAY_PORT), engine, "0"]),
+             _spawn(["serve-bare", str(BARE_PORT), engine, "0"])]
     try:
-        for port in (ENGINE_PORT, GATEWAY_PORT):
+        for port in (ENGINE_PORT, GATEWAY_PORT, BARE_PORT):
             _wait(f"http://127.0.0.1:{port}")
-        fake = measure(f"http://127.0.0.1:{ENGINE_PORT}", f"http://127.0.0.1:{GATEWAY_PORT}",
-                       args.n, args.concurrency)
+        fake = measure(engine, f"http://127.0.0.1:{GATEWAY_PORT}", args.n, args.concurrency,
+                       gateway_pid=procs[1].pid, bare=f"http://127.0.0.1:{BARE_PORT}",
+                       bare_pid=procs[2].pid)
     finally:
         for p in procs:
             p.terminate()
@@ -235,7 +288,9 @@ def report(r: dict) -> str:
         d = r[key]
         lines += [f"## {title}", "", "| path | p50 ms | p99 ms | stream p50 ms | stream p99 ms "
                   "| calls/s |", "|---|---|---|---|---|---|"]
-        for name in ("direct", "gateway"):
+        for name in ("direct", "gateway", "bare_httpx_proxy"):
+            if name not in d:
+                continue
             x = d[name]
             lines.append(f"| {name} | {x['latency']['p50_ms']:.2f} | {x['latency']['p99_ms']:.2f} "
                          f"| {x['stream_latency']['p50_ms']:.2f} | {x['stream_latency']['p99_ms']:.2f}"
@@ -243,6 +298,14 @@ def report(r: dict) -> str:
         a, s = d["added_latency"], d["added_stream_latency"]
         lines += ["", f"Added by the gateway: p50 {a['p50_ms']:.2f} ms, p99 {a['p99_ms']:.2f} ms "
                   f"(streaming: p50 {s['p50_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms).", ""]
+        cpu = d["gateway"].get("gateway_cpu_ms_per_call")
+        if cpu:
+            lines += [f"Gateway CPU per call (throughput phase): {cpu:.2f} ms, so one core "
+                      f"serves at most about {1000 / cpu:.0f} calls/s.", ""]
+        floor = d.get("bare_httpx_proxy", {}).get("gateway_cpu_ms_per_call")
+        if floor:
+            lines += [f"A bare httpx relay (no routing, no table, no metrics) costs {floor:.2f} ms "
+                      "CPU per call on the same setup: the floor for an httpx-based proxy.", ""]
     return "\n".join(lines)
 
 

@@ -103,13 +103,13 @@ class _Call:
                 "x-autellix-program": self.ident.program_id, "x-autellix-call": self.call_id}
 
 
-async def _send(state: GatewayState, call: _Call, path: str, body: dict, headers: dict,
+async def _send(state: GatewayState, call: _Call, path: str, payload: bytes, headers: dict,
                 tokens: int) -> httpx.Response:
     """POST to the call's engine, moving to another engine while connects fail."""
     tried = {call.engine}
     while True:
-        url = state.engines[call.engine].url + path
-        req = state.client.build_request("POST", url, json=body, headers=headers)
+        req = state.client.build_request("POST", state.engine_url(call.engine, path),
+                                         content=payload, headers=headers)
         try:
             return await state.client.send(req, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -145,12 +145,14 @@ async def forward(state: GatewayState, request: Request, kind: str) -> Response:
     service = state.call_started(ident, call_id, engine)
     body["vllm_xargs"] = {**(body.get("vllm_xargs") or {}), "program_id": ident.program_id,
                           "thread_id": ident.thread_id, "program_service": float(service)}
-    headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARD_HEADERS}
+    headers = {k: v for k, v in request.headers.items() if k in FORWARD_HEADERS}
+    headers["content-type"] = "application/json"
+    payload = json.dumps(body, separators=(",", ":")).encode()
     stream = bool(body.get("stream"))
     path = PATHS[kind]
 
     async def exchange():
-        resp = await _send(state, call, path, body, headers, tokens)
+        resp = await _send(state, call, path, payload, headers, tokens)
         if stream and resp.status_code == 200:
             return resp, None
         try:

@@ -54,6 +54,7 @@ class GatewayState:
         self._transport = transport
         self.client: httpx.AsyncClient | None = None
         self._tasks: list[asyncio.Task] = []
+        self._urls: dict = {}
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -79,6 +80,14 @@ class GatewayState:
             self.client = None
 
     # ---- engines ---------------------------------------------------------------------
+    def engine_url(self, i: int, path: str) -> httpx.URL:
+        """Parsed once per (engine, path): httpx's URL parsing is costly on the hot path."""
+        key = (i, path)
+        url = self._urls.get(key)
+        if url is None:
+            url = self._urls[key] = httpx.URL(self.engines[i].url + path)
+        return url
+
     def unavailable(self) -> set[int]:
         return {e.index for e in self.engines if not e.healthy}
 
