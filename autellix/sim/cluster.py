@@ -287,6 +287,7 @@ class Simulation:
                 self._state[pid].records.append(rec)
                 self._state[pid].active -= 1
                 del eng.calls[c.key]
+                eng.waiting.pop(c.key, None)
         for st in list(self._state.values()):
             st.failed = True
             self._maybe_finish_program(st, now)

@@ -1,7 +1,8 @@
 """Iteration-time cost model: a pure function of the batch (calibration.md §7).
 
 ``step_ms = L(N) + c_dec * sum(decode contexts) + c_pf * sum(e_i * s_i)
-            + lm_head * sampling sequences + overhead``
+            + lm_head (once, if any sequence samples)
+            + lm_head_per_token * sampling sequences + overhead``
 
 where ``N`` is the number of batched tokens (prefill chunk tokens plus one per
 decode), ``L`` interpolates the profiled linear-layer table and uses the fitted
@@ -34,6 +35,7 @@ class Profile:
     c_dec: float
     c_pf: float
     lm_head_ms: float
+    lm_head_ms_per_token: float
     overhead_ms: float
     kv_bytes_per_token: int
     kv_capacity_tokens: int
@@ -47,7 +49,8 @@ class Profile:
                    table_tokens=tuple(t["tokens"]), table_ms=tuple(t["ms"]),
                    fit_a=d["linear_ms_fit"]["a"], fit_b=d["linear_ms_fit"]["b"],
                    c_dec=d["c_dec_ms_per_ctx_token"], c_pf=d["c_pf_ms_per_e_s"],
-                   lm_head_ms=d["lm_head_ms"], overhead_ms=d["overhead_ms"],
+                   lm_head_ms=d["lm_head_ms"],
+                   lm_head_ms_per_token=d.get("lm_head_ms_per_token", 0.0), overhead_ms=d["overhead_ms"],
                    kv_bytes_per_token=int(d["kv_bytes_per_token"]),
                    kv_capacity_tokens=int(d["kv_capacity_tokens"]),
                    swap_gb_per_s=float(d["swap_gb_per_s"]), raw=d)
@@ -101,14 +104,16 @@ class CostModel:
             return 0.0
         p = self.p
         ms = (self.linear_ms(n_tok) + p.c_dec * decode_ctx + p.c_pf * pf
-              + p.lm_head_ms * n_sampling + p.overhead_ms)
+              + (p.lm_head_ms if n_sampling else 0.0) + p.lm_head_ms_per_token * n_sampling
+              + p.overhead_ms)
         return ms / 1000.0
 
     def decode_run_seconds(self, n_seqs: int, ctx0: int, k: int) -> float:
         """Total time of ``k`` consecutive decode-only steps of ``n_seqs`` sequences whose
         summed attention context is ``ctx0`` in the first step and grows by ``n_seqs`` per step."""
         p = self.p
-        base = self.linear_ms(n_seqs) + p.lm_head_ms * n_seqs + p.overhead_ms
+        base = (self.linear_ms(n_seqs) + p.lm_head_ms + p.lm_head_ms_per_token * n_seqs
+                + p.overhead_ms)
         ms = k * base + p.c_dec * (k * ctx0 + n_seqs * k * (k - 1) / 2)
         return ms / 1000.0
 

@@ -73,16 +73,20 @@ class SimEngine:
         self.kv = KVPool(cfg.kv_blocks(cost.p), cfg.block_size, cfg.prefix_caching)
         self.calls: dict[str, SimCall] = {}
         self.running: dict[str, SimCall] = {}
+        self.waiting: dict[str, SimCall] = {}
         self.stats = EngineStats()
         self.busy = False
         self._step_idx = 0
         self._batch: list[SimCall] = []
         self._k = 1
         self._ff = False  # the current step is a multi-step decode run
+        self._dirty = True  # something changed since the last decision
 
     # -------------------------------------------------------------- interface
     def add(self, call: SimCall, now: float, remaining_work: float = 0.0) -> None:
         self.calls[call.key] = call
+        self.waiting[call.key] = call
+        self._dirty = True
         self.mlq.add(call.key, call.pid, now, remaining_work=remaining_work, engine=self.idx)
 
     def active(self) -> int:
@@ -93,9 +97,13 @@ class SimEngine:
         decide = (self._step_idx % self.cfg.schedule_interval == 0) or not self.running
         swap_s = 0.0
         if decide:
-            self.stats.decisions += 1
-            self.mlq.promote_starved(now)
-            swap_s += self._decide(now)
+            if self.mlq.promote_starved(now):
+                self._dirty = True
+            # an unchanged state gives an unchanged decision: skip the walk
+            if self._dirty and len(self.calls) > len(self.running):
+                self.stats.decisions += 1
+                swap_s += self._decide(now)
+            self._dirty = False
         swap_s += self._grow(now)
         batch = list(self.running.values())
         if not batch:
@@ -131,10 +139,14 @@ class SimEngine:
                 c.generated += 1
                 if c.first_token is None:
                     c.first_token = now
-            self._seal(c)
+            if c.computed // self.B > len(c.hashed):
+                self._seal(c)
             if c.generated >= c.output:
                 done.append(c)
-        self.mlq.charge(ids, dt, now)
+        if self.mlq.charge(ids, dt, now):
+            self._dirty = True
+        if done or (ids and self.mlq.policy.rekey_on_service):
+            self._dirty = True
         for c in done:
             self._release(c)
             del self.running[c.key]
@@ -148,6 +160,15 @@ class SimEngine:
     # ---------------------------------------------------------------- decide
     def _decide(self, now: float) -> float:
         cfg, kv = self.cfg, self.kv
+        if len(self.running) + len(self.waiting) <= cfg.max_num_seqs:
+            # fast path: every waiting call fits (seats and blocks, with a margin of one
+            # block of growth per running call), so queue order cannot change the outcome
+            needs = [(c, self._admission_blocks(c)) for c in self.waiting.values()]
+            if sum(n for _, n in needs) <= kv.free - len(self.running):
+                swap_s = 0.0
+                for c, _ in sorted(needs, key=lambda cn: self.mlq.rank_key(cn[0].key)):
+                    swap_s += self._admit(c, now)
+                return swap_s
         reclaim = sum(c.held for c in self.running.values())
         pending = 0
         seats = cfg.max_num_seqs
@@ -155,6 +176,8 @@ class SimEngine:
         visited = set()
         for e in self.mlq.ordered():
             c = self.calls[e.call_id]
+            if seats <= 0:
+                break  # every seat is taken by calls ahead; the rest are victims
             if c.running:
                 visited.add(c.key)
                 seats -= 1
@@ -226,10 +249,12 @@ class SimEngine:
                 c.cached_tokens = min(c.computed, c.prompt)
         c.running = True
         self.running[c.key] = c
+        del self.waiting[c.key]
         self.mlq.start(c.key, now)
         return swap_s
 
     def _preempt(self, c: SimCall, now: float) -> float:
+        self._dirty = True
         swap_s = 0.0
         if self.cfg.preemption == "swap" and c.computed:
             c.swapped = c.computed
@@ -241,6 +266,7 @@ class SimEngine:
         c.preemptions += 1
         self.stats.preemptions += 1
         del self.running[c.key]
+        self.waiting[c.key] = c
         self.mlq.preempt(c.key, now)
         return swap_s
 
@@ -255,6 +281,23 @@ class SimEngine:
     def _grow(self, now: float) -> float:
         """Make sure every running call has blocks for its next token(s); preempt if not."""
         swap_s = 0.0
+        B, cap = self.B, self.cfg.max_batched_tokens
+        needs = []
+        total = 0
+        for c in self.running.values():
+            t = c.seq_len - c.computed
+            if t > cap:
+                t = cap
+            n = -(-(c.computed + t) // B) - len(c.hashed) - c.private
+            if n > 0:
+                needs.append((c, n))
+                total += n
+        if total <= self.kv.free:  # common case: everyone gets blocks, order is irrelevant
+            for c, n in needs:
+                self.kv.allocate(n)
+                c.private += n
+            return 0.0
+        self._dirty = True
         order = sorted(self.running.values(), key=lambda c: self.mlq.rank_key(c.key))
         for c in order:
             if not c.running:
@@ -278,9 +321,10 @@ class SimEngine:
             c.private += need
 
     def _seal(self, c: SimCall) -> None:
-        if not self.kv.prefix_caching:
+        full = c.computed // self.B
+        if full <= len(c.hashed) or not self.kv.prefix_caching:
             return
-        full = min(c.computed // self.B, len(c.hashes))
+        full = min(full, len(c.hashes))
         while len(c.hashed) < full and c.private > 0:
             h = c.hashes[len(c.hashed)]
             c.private -= 1
@@ -352,6 +396,8 @@ class SimEngine:
         assert held >= self.kv.used or not self.kv.prefix_caching, "blocks leaked"
         assert set(self.calls) == {e.call_id for e in self.mlq.ordered()}, \
             "engine calls and queue disagree"
+        assert set(self.calls) == set(self.running) | set(self.waiting), "a call is lost"
+        assert not set(self.running) & set(self.waiting), "a call is in two places"
         for c in self.calls.values():
             assert (c.key in self.running) == c.running
             assert c.running or c.held == 0

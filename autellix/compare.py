@@ -1,0 +1,109 @@
+"""Sweeps: arrival rates x schedulers (x balancers x engine counts), and their analysis.
+
+``run_sweep`` runs every point on the simulator (or, through ``runner``, on real
+engines) and returns plain summaries; ``analyze`` turns them into throughput at a
+latency target per scheduler and ratios against the baselines. Pure functions;
+the CLI renders them.
+
+Latency target: by default ``target_factor`` (2x) times FCFS's mean program token
+latency at the lowest swept rate, i.e. "twice the near-unloaded latency". A user
+may give an absolute target in s/token instead. Throughput at the target is read
+off each scheduler's latency-vs-rate curve by linear interpolation
+(:func:`autellix.metrics.throughput_at_latency`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from autellix.metrics import RunSummary, throughput_at_latency, throughput_ratio
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    policy: str
+    rate: float
+    balancer: str = "autellix"
+    n_engines: int = 1
+
+    @property
+    def group(self) -> str:
+        return f"{self.balancer}/{self.n_engines}"
+
+
+@dataclass
+class SweepResult:
+    summaries: list[RunSummary] = field(default_factory=list)
+    program_rows: list[dict] = field(default_factory=list)
+    call_rows: list[dict] = field(default_factory=list)
+
+
+def sweep_points(policies, rates, balancers=("autellix",), engines=(1,)) -> list[SweepPoint]:
+    return [SweepPoint(p, r, b, n) for n in engines for b in balancers for p in policies
+            for r in sorted(rates)]
+
+
+def run_sim_sweep(programs, points, base_cfg, progress=None, keep_calls=False) -> SweepResult:
+    """Simulate every point with the same programs and seed; only the policy,
+    balancer, engine count and rate differ between arms."""
+    from autellix.sim import simulate
+
+    out = SweepResult()
+    for i, pt in enumerate(points):
+        cfg = replace(base_cfg, policy=pt.policy, rate=pt.rate, balancer=pt.balancer,
+                      n_engines=pt.n_engines)
+        res = simulate(programs, cfg)
+        s = res.summary()
+        out.summaries.append(s)
+        for p in res.programs:
+            out.program_rows.append({"policy": pt.policy, "rate": pt.rate, "balancer": pt.balancer,
+                                     "n_engines": pt.n_engines, **p.to_row()})
+        if keep_calls:
+            for c in res.calls:
+                out.call_rows.append({"policy": pt.policy, "rate": pt.rate, **_call_row(c)})
+        if progress is not None:
+            progress(i + 1, pt, s)
+    return out
+
+
+def _call_row(c) -> dict:
+    from dataclasses import asdict
+    return {**asdict(c), "e2e": c.e2e, "ttft": c.ttft}
+
+
+def curves(summaries, metric: str = "mean") -> dict[tuple, list[tuple[float, float]]]:
+    """(policy, balancer, n_engines) -> sorted [(rate, token latency metric)]."""
+    out: dict[tuple, list] = {}
+    for s in summaries:
+        key = (s.policy, s.balancer, s.extra.get("n_engines", 1))
+        lat = s.token_latency[metric] if s.completed else math.nan
+        out.setdefault(key, []).append((s.rate, lat))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def analyze(summaries, target: float | None = None, target_factor: float = 2.0,
+            metric: str = "mean", baselines=("fcfs", "mlfq", "round_robin", "least_used")) -> dict:
+    """Throughput at the latency target for each curve, and ratios to baselines.
+
+    Policy ratios compare schedulers under the same balancer and engine count;
+    balancer ratios compare balancers under the same policy and engine count."""
+    cs = curves(summaries, metric)
+    if target is None:
+        ref = [v for (p, b, n), v in cs.items() if p == "fcfs"] or list(cs.values())
+        lows = [pts[0][1] for pts in ref if pts and not math.isnan(pts[0][1])]
+        target = target_factor * min(lows) if lows else math.nan
+    tput = {k: throughput_at_latency([r for r, _ in v], [l for _, l in v], target)
+            for k, v in cs.items()}
+    rows = []
+    for (p, b, n), t in sorted(tput.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0])):
+        row = {"policy": p, "balancer": b, "n_engines": n, "throughput": t}
+        for base in baselines:
+            if (base, b, n) in tput and base != p:
+                row[f"vs_{base}"] = throughput_ratio(t, tput[(base, b, n)])
+            if (p, base, n) in tput and base != b:
+                row[f"vs_{base}"] = throughput_ratio(t, tput[(p, base, n)])
+        rows.append(row)
+    max_rates = {k: v[-1][0] for k, v in cs.items()}
+    return {"metric": metric, "target": target, "rows": rows,
+            "saturated": {f"{k[0]}/{k[1]}/{k[2]}": tput[k] >= max_rates[k] for k in tput}}

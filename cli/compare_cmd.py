@@ -1,0 +1,126 @@
+"""``autellix compare``: latency-vs-throughput sweeps of schedulers on one workload."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from autellix.cli.common import fail, load_workload, parse_floats, parse_list, queue_config
+
+DEFAULT_RATES = {"mixed": "0.5,1,1.5,2,2.5", "chatbot": "1,2,3,4,5", "react": "2,4,6,8,10",
+                 "mcts": "0.1,0.2,0.3,0.4,0.5", "swe": "0.1,0.2,0.3,0.4,0.5"}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(help="Sweep arrival rates x schedulers (x balancers x engines) on one workload; "
+                      "print mean/p95/p99 program token latency per rate, throughput at a latency "
+                      "target and ratios to FCFS/MLFQ; write results/<name>/. With no options: the "
+                      "mixed workload on one simulated A100 Llama-3.1-8B engine.")
+    def compare(
+        workload: str = typer.Option("mixed", help="generator name or a JSONL program file"),
+        n: int = typer.Option(200, help="programs per run"),
+        rates: str = typer.Option("", help="comma-separated arrival rates (programs/s); "
+                                           "default depends on the workload"),
+        policies: str = typer.Option("fcfs,mlfq,atlas,srpt", help="schedulers to compare"),
+        balancers: str = typer.Option("autellix", help="balancers (with --engines > 1)"),
+        engines: str = typer.Option("1", help="engine counts, comma-separated"),
+        engine: str = typer.Option("sim", help="'sim' (calibrated simulator) or 'vllm' (real engines)"),
+        profile: str = typer.Option("a100-80gb-llama-3.1-8b", help="simulator cost profile"),
+        max_num_seqs: int = typer.Option(256, help="max running sequences per engine"),
+        max_batched_tokens: int = typer.Option(2048, help="token budget per step (chunked prefill)"),
+        kv_tokens: int = typer.Option(0, help="KV capacity in tokens (0: the profile's)"),
+        preemption: str = typer.Option("recompute", help="'recompute' or 'swap' (simulator)"),
+        schedule_interval: int = typer.Option(1, help="run the scheduler every N steps"),
+        boundaries: str = typer.Option("", help="queue boundaries in engine-seconds (default 0.25..64)"),
+        beta: float = typer.Option(8.0, help="anti-starvation ratio"),
+        latency_target: float = typer.Option(0.0, help="s/token; 0 = 2x FCFS's latency at the lowest rate"),
+        metric: str = typer.Option("mean", help="latency statistic for throughput: mean, p95 or p99"),
+        seed: int = typer.Option(0, help="seed for workload and arrivals"),
+        name: str = typer.Option("", help="results folder name (default: <workload>-<engine>)"),
+        out: Path = typer.Option(Path("results"), help="parent folder of results"),
+        save_calls: bool = typer.Option(False, help="also write per-call records"),
+        engine_url: list[str] = typer.Option([], help="(vllm) use running engines; one per policy run"),
+        model: str = typer.Option("", help="(vllm) model path; default: the tiny CPU model"),
+        max_prompt_tokens: int = typer.Option(1536, help="(vllm) clip replayed prompts to this"),
+    ):
+        from rich.console import Console
+
+        console = Console()
+        try:
+            pols = parse_list(policies, "policies")
+            bals = parse_list(balancers, "balancers")
+            ns = [int(x) for x in parse_list(engines, "engines")]
+            rate_list = parse_floats(rates or DEFAULT_RATES.get(workload, "0.5,1,2,4"), "rates")
+            if metric not in ("mean", "p95", "p99"):
+                raise ValueError("--metric must be mean, p95 or p99")
+            if engine not in ("sim", "vllm"):
+                raise ValueError("--engine must be 'sim' or 'vllm'")
+            programs = load_workload(workload, n, seed)
+            qcfg = queue_config(boundaries, beta)
+        except (ValueError, OSError) as e:
+            fail(str(e))
+        from autellix.compare import analyze, sweep_points
+
+        points = sweep_points(pols, rate_list, bals, ns)
+        label = name or f"{Path(workload).stem}-{engine}"
+        config = {"workload": workload, "n_programs": len(programs), "seed": seed, "engine": engine,
+                  "policies": pols, "balancers": bals, "engines": ns, "rates": rate_list,
+                  "metric": metric, "latency_target": latency_target or "auto",
+                  "command": "autellix compare " + " ".join(__import__("sys").argv[2:])}
+        t0 = time.perf_counter()
+        try:
+            if engine == "sim":
+                result, cfg = _run_sim(programs, points, qcfg, profile, max_num_seqs,
+                                       max_batched_tokens, kv_tokens, preemption,
+                                       schedule_interval, seed, save_calls, console)
+                config["sim"] = cfg.to_dict()
+            else:
+                from autellix.cli.compare_vllm import run_vllm_sweep
+
+                result = run_vllm_sweep(programs, points, seed=seed, urls=engine_url,
+                                        model=model or None, max_prompt_tokens=max_prompt_tokens,
+                                        max_num_seqs=max_num_seqs, queue=qcfg, console=console)
+                config["vllm"] = {"max_num_seqs": max_num_seqs, "max_prompt_tokens": max_prompt_tokens,
+                                  "model": model or "tiny (random weights)", "urls": engine_url}
+        except (ValueError, RuntimeError, OSError) as e:
+            fail(str(e))
+        analysis = analyze(result.summaries, target=latency_target or None, metric=metric)
+        from autellix.cli.render import sweep_table, throughput_table
+        from autellix.results import write_run
+
+        where = write_run(out / label, config, result.program_rows, result.call_rows,
+                          result.summaries, analysis)
+        console.print(sweep_table(result.summaries, f"{workload}: program token latency (s/token), "
+                                  f"engine={engine}"))
+        console.print(throughput_table(analysis, f"throughput at {metric} latency <= "
+                                       f"{analysis['target']:.4f} s/token"))
+        console.print(f"results: {where}/ (summary.json, programs.csv, latency.png) "
+                      f"in {time.perf_counter() - t0:.0f}s")
+
+
+def _run_sim(programs, points, qcfg, profile, max_num_seqs, max_batched_tokens, kv_tokens,
+             preemption, schedule_interval, seed, save_calls, console):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from autellix.compare import run_sim_sweep
+    from autellix.sim import EngineConfig, SimConfig
+
+    ecfg = EngineConfig(profile=profile, max_num_seqs=max_num_seqs,
+                        max_batched_tokens=max_batched_tokens,
+                        kv_capacity_tokens=kv_tokens or None, preemption=preemption,
+                        schedule_interval=schedule_interval)
+    base = SimConfig(engine=ecfg, queue=qcfg, seed=seed)
+    from autellix.sim.costmodel import load_profile
+
+    load_profile(profile)  # fail early on a bad name
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("simulating", total=len(points))
+
+        def step(i, pt, s):
+            bar.update(task, completed=i, description=f"{pt.policy} @ {pt.rate:g}/s")
+
+        result = run_sim_sweep(programs, points, base, progress=step, keep_calls=save_calls)
+    return result, base
