@@ -94,3 +94,50 @@ def test_tiny_model_is_written_once(tmp_path):
     (tmp_path / "mine" / "keep.txt").write_text("x")
     with pytest.raises(FileExistsError):
         ensure_tiny_model(tmp_path / "mine")
+
+
+def test_engine_command_lines():
+    import json
+
+    from autellix.vllm.launch import build_command
+
+    kw = dict(port=18599, model="/m", max_num_seqs=2, max_model_len=512, kv_cache_bytes=1 << 27,
+              served_model_name="tiny", queue={"beta": 4.0}, vllm_policy=None)
+    cmd = build_command(policy="atlas", **kw)
+    assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"] and "serve" not in cmd
+    opt = {a: b for a, b in zip(cmd, cmd[1:]) if a.startswith("--")}
+    assert opt["--scheduler-cls"] == "autellix.vllm.scheduler.AutellixScheduler"
+    assert opt["--scheduling-policy"] == "priority" and opt["--host"] == "127.0.0.1"
+    assert json.loads(opt["--additional-config"])["autellix"]["policy"] == "atlas"
+    assert json.loads(opt["--additional-config"])["autellix"]["beta"] == 4.0
+    assert "--enforce-eager" in cmd and opt["--kv-cache-memory-bytes"] == str(1 << 27)
+    stock = build_command(policy="vllm-priority", **{**kw, "queue": None})
+    assert "--scheduler-cls" not in stock and "priority" in stock
+    with pytest.raises(ValueError, match="simulation only"):
+        build_command(policy="srpt", **kw)
+    with pytest.raises(ValueError, match="need an autellix policy"):
+        build_command(policy="vllm-fcfs", **kw)
+    with pytest.raises(ConfigError, match="beta"):
+        build_command(policy="plas", **{**kw, "queue": {"beta": -1}})
+
+
+def test_serve_command_errors_are_one_line():
+    typer = pytest.importorskip("typer")
+    from typer.testing import CliRunner
+
+    from autellix.cli.serve_cmd import register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.command("noop")
+    def noop():  # a second command keeps "serve" a sub-command
+        pass
+
+    for args, match in ((["serve", "--policy", "srpt"], "simulation only"),
+                        (["serve", "--boundaries", "2,1", "--no-gateway"], "increase strictly"),
+                        (["serve", "--balancer", "nope"], "balancer")):
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 1, r.output
+        lines = [ln for ln in r.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:") and match in lines[0], r.output

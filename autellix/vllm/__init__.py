@@ -12,10 +12,10 @@ without vLLM installed. The modules are:
 * :mod:`autellix.vllm.tiny_model`: writes a tiny offline Llama model directory;
 * :mod:`autellix.vllm.launch`: starts and stops vLLM OpenAI servers as subprocesses.
 
-Dotted paths for ``--scheduler-cls``:
+Dotted paths for ``--scheduler-cls``: ``autellix.vllm.scheduler.AutellixScheduler``
+(synchronous; vLLM-CPU always uses it) and ``autellix.vllm.scheduler.AutellixAsyncScheduler``
+(async scheduling, the GPU default).
 """
 
 SCHEDULER_CLS = "autellix.vllm.scheduler.AutellixScheduler"
 ASYNC_SCHEDULER_CLS = "autellix.vllm.scheduler.AutellixAsyncScheduler"
-
-__doc__ += f"``{SCHEDULER_CLS}`` (synchronous, CPU) and ``{ASYNC_SCHEDULER_CLS}`` (async scheduling).\n"

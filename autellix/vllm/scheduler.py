@@ -85,6 +85,7 @@ class AutellixSchedulerMixin:
         self._ax_steps = 0
         self._ax_dirty = True
         self._ax_next_expire = float("-inf")  # first schedule() arms it
+        self._ax_logged: dict = {}
         logger.info("autellix scheduler: %s", cfg.to_dict())
 
     # ------------------------------------------------------------------ arrival
@@ -113,7 +114,7 @@ class AutellixSchedulerMixin:
         cfg = self.autellix_config
         if cfg.reorders:
             self._ax_steps += 1
-            policy_pass = self._ax_steps % cfg.schedule_interval == 0 or cfg.schedule_interval == 1
+            policy_pass = self._ax_steps % cfg.schedule_interval == 0
             if policy_pass:
                 promoted = self.mlq.promote_starved(start)
                 if promoted:
@@ -227,6 +228,10 @@ class AutellixSchedulerMixin:
             self.mlq.finish(rid, now)
             self._ax_running.discard(rid)
         self.autellix_stats["swept"] += len(stray)
+        stats = dict(self.autellix_stats, queued=len(self.mlq), programs=len(self.mlq.table))
+        if stats != self._ax_logged:
+            self._ax_logged = stats
+            logger.info("autellix: %s", " ".join(f"{k}={v}" for k, v in stats.items()))
 
     def autellix_snapshot(self) -> dict:
         """Queue state for tests and debugging: call id -> (program, level, state, service)."""
