@@ -338,8 +338,8 @@ def test_malformed_metadata_falls_back(model_dir, caplog):
 
 def test_vllm_sees_queue_order(model_dir, monkeypatch):
     """Whenever vLLM's own schedule() starts: waiting heap order == queue order,
-    running sorted by rank, and no admissible waiting call ranks ahead of a running
-    one while the batch is full."""
+    running sorted by rank, and while the batch is full no waiting call sits in a
+    higher level than a running one."""
     import random
 
     from vllm.v1.core.sched.scheduler import Scheduler
@@ -355,7 +355,9 @@ def test_vllm_sees_queue_order(model_dir, monkeypatch):
         prios = [r.priority for r in self.running]
         assert prios == sorted(prios)
         if self.waiting and len(self.running) == self.max_num_running_reqs:
-            assert self.waiting.peek_request().priority > prios[-1]
+            head, worst = self.waiting.peek_request(), self.running[-1]
+            assert head.priority > worst.priority or (
+                self.mlq.get(head.request_id).level >= self.mlq.get(worst.request_id).level)
         seen.append(len(order))
         return original(self, *args, **kwargs)
 
@@ -420,3 +422,17 @@ def test_async_scheduler_variant(model_dir):
     assert h.finished.index("s0") < h.finished.index("l0")
     assert h.s.autellix_stats["steps_charged"] > 20
     assert len(h.s.mlq) == 0 and not h.s.requests
+
+
+def test_same_level_waiter_does_not_evict(model_dir):
+    """A running call demoted into the level where older calls wait keeps running."""
+    h = Harness(model_dir, PLAS, max_num_seqs=1)
+    h.add("a", out=30, xargs=prog("A"))
+    h.step()
+    h.add("b", out=30, xargs=prog("B", program_service=1.5))  # level 1, waits
+    for _ in range(3):  # a: 0.5 s per step, reaches level 1 after 1 s, level 2 after 2 s
+        out = h.step()
+        assert not out.preempted_req_ids, h.s.autellix_snapshot()
+    assert h.s.mlq.get("a").level == 2 and h.s.mlq.get("b").level == 1
+    out = h.step()  # now b's level is strictly higher: it evicts a
+    assert out.preempted_req_ids == {"a"} and "b" in out.num_scheduled_tokens

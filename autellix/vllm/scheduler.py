@@ -18,9 +18,11 @@ queue and vLLM's scheduler state:
   because vLLM allocates slots (and, under memory pressure, picks victims) by it.
 * **preemption**: stock vLLM never evicts a running request for a better waiting one.
   Before ``super().schedule()`` we evict the lowest-ranked running requests while the
-  best waiting request ranks strictly ahead of them and cannot be admitted (sequence
-  limit reached, or too few free KV blocks), using vLLM's own ``_preempt_request`` so
-  the victims appear in the step's ``preempted_req_ids``.
+  best waiting request sits in a strictly higher queue level (by rank for single-level
+  policies) and cannot be admitted (sequence limit reached, or too few free KV
+  blocks), using vLLM's own ``_preempt_request`` so the victims appear in the step's
+  ``preempted_req_ids``. Same-level waiters never evict (vLLM preemption is recompute;
+  trading places at every quantum expiry thrashes).
 * **service** (engine-seconds): the wall time of each step, from the later of its
   ``schedule()`` and the previous ``update_from_output()`` to its own
   ``update_from_output()``, is charged to every request scheduled in it, prefill
@@ -164,7 +166,7 @@ class AutellixSchedulerMixin:
             need = -(-(min(cand.num_tokens, chunk) + 1) // self.block_size)
             while not (slots > 0 and pool.get_num_free_blocks() - reserved >= need):
                 victim = victims[-1] if victims else None
-                if (victim is None or victim.priority <= cand.priority
+                if (victim is None or not self._ax_outranks(cand, victim)
                         or victim.status != RequestStatus.RUNNING
                         or not self._request_blocks_can_be_freed(victim)):
                     return  # strict order: nothing behind this head may jump it
@@ -178,6 +180,22 @@ class AutellixSchedulerMixin:
                 slots += 1
             slots -= 1
             reserved += need
+
+    def _ax_outranks(self, cand, victim) -> bool:
+        """May ``cand`` (waiting) evict ``victim`` (running)?
+
+        Multi-level policies: only from a strictly higher queue level. Inside one level
+        calls are served FCFS and a running call keeps its place, so a waiting call of
+        the same level never evicts it; otherwise every quantum expiry would trade
+        places with a same-level waiter, and each trade costs vLLM a recompute.
+        Single-level policies (``las``): by queue rank."""
+        mlq = self.mlq
+        c, v = cand.request_id, victim.request_id
+        if c not in mlq or v not in mlq:
+            return False
+        if mlq.policy.multilevel:
+            return mlq.get(v).level > mlq.get(c).level
+        return victim.priority > cand.priority
 
     def _ax_sync_running(self, now: float) -> None:
         """Tell the queue which calls vLLM runs now (it may also have preempted some)."""
