@@ -138,7 +138,7 @@ async def forward(state: GatewayState, request: Request, kind: str) -> Response:
             raise GatewayError(503, "no healthy engine is available", "server_error",
                                "no_engine_available") from None
     except GatewayError as e:
-        state.metrics.calls.labels(kind, "rejected").inc()
+        state.metrics.call_done(kind, "rejected", 0.0)
         return e.response()
 
     call = _Call(state, kind, ident, call_id, engine)

@@ -50,6 +50,23 @@ class GatewayMetrics:
             self.inflight.labels(u).set(0)
             self.healthy.labels(u).set(1)
             self.failures.labels(u)
+        # labelled children cached: ``labels()`` takes a lock and hashes on every call
+        self.inflight_of = {u: self.inflight.labels(u) for u in engine_urls}
+        self._calls: dict = {}
+        self._latency: dict = {}
+
+    def call_done(self, endpoint: str, status: str, e2e: float) -> None:
+        c = self._calls.get((endpoint, status))
+        if c is None:
+            c = self._calls[(endpoint, status)] = self.calls.labels(endpoint, status)
+        c.inc()
+        if status == "ok":
+            h = self._latency.get(endpoint)
+            if h is None:
+                h = self._latency[endpoint] = self.latency.labels(endpoint)
+            h.observe(e2e)
+        elif status == "aborted":
+            self.aborts.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -165,16 +165,15 @@ class GatewayState:
         """Register the call; returns the program service it carries to the engine."""
         e = self.engines[engine]
         e.inflight += 1
-        self.metrics.inflight.labels(e.url).set(e.inflight)
-        t = self.table.call_arrived(ident.program_id, call_id, time.monotonic(), engine=engine)
-        self.metrics.programs_active.set(len(self.table))
-        return t.priority
+        self.metrics.inflight_of[e.url].set(e.inflight)
+        return self.table.call_arrived(ident.program_id, call_id, time.monotonic(),
+                                       engine=engine).priority
 
     def call_moved(self, ident: Identity, call_id: str, old: int, new: int) -> None:
         """The call could not reach ``old`` and goes to ``new`` instead."""
         for i, d in ((old, -1), (new, +1)):
             self.engines[i].inflight += d
-            self.metrics.inflight.labels(self.engines[i].url).set(self.engines[i].inflight)
+            self.metrics.inflight_of[self.engines[i].url].set(self.engines[i].inflight)
         entry = self.table.get(ident.program_id)
         if entry is not None and call_id in entry.threads:
             entry.threads[call_id].engine = new
@@ -184,17 +183,13 @@ class GatewayState:
                       status: str, service: float, wait: float, e2e: float) -> None:
         e = self.engines[engine]
         e.inflight = max(0, e.inflight - 1)
-        self.metrics.inflight.labels(e.url).set(e.inflight)
+        self.metrics.inflight_of[e.url].set(e.inflight)
         self.table.call_finished(ident.program_id, call_id, max(0.0, service), max(0.0, wait),
                                  time.monotonic())
         if ident.one_call:
             self.end_program(ident.program_id)
         self.metrics.programs_active.set(len(self.table))
-        self.metrics.calls.labels(endpoint, status).inc()
-        if status == "ok":
-            self.metrics.latency.labels(endpoint).observe(e2e)
-        elif status == "aborted":
-            self.metrics.aborts.inc()
+        self.metrics.call_done(endpoint, status, e2e)
 
 
 __all__ = ["EngineState", "GatewayState", "NoEngineAvailable"]
