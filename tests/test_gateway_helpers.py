@@ -114,6 +114,12 @@ class FakeEngine:
             if "max_tokens" in body and not isinstance(body["max_tokens"], int):
                 return JSONResponse({"error": {"message": "bad max_tokens", "type": "BadRequest",
                                                "code": 400}}, status_code=400)
+            if body.get("prompt") == "reject":  # the engine's own validation error
+                return JSONResponse({"error": {"message": "prompt rejected", "type": "BadRequest",
+                                               "code": 400}}, status_code=400)
+            if body.get("prompt") == "explode":
+                return JSONResponse({"error": {"message": "internal", "type": "Internal",
+                                               "code": 500}}, status_code=500)
             n = int(body.get("max_tokens") or 4)
             if body.get("stream"):
                 return StreamingResponse(eng._stream(kind, n, body), media_type="text/event-stream")
