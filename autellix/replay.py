@@ -24,8 +24,10 @@ is the engine's ``usage`` count when reported, else the word count.
 Fitting small engines: ``scale`` multiplies every token count (prompt and output)
 first; then ``max_prompt_tokens`` keeps the first that many words of a longer prompt
 (the prefix, so sharing survives) and ``max_output_tokens`` caps ``max_tokens``.
-Keep ``max_prompt_tokens + max_output_tokens`` a little under the engine's
-``max_model_len`` (e.g. 1500 + 256 for 2048) to leave room for that slack.
+``max_model_len`` (the engine's) clips both so that prompt words + output + 16
+tokens of slack fit; the slack covers BOS and the chat template on the tiny model,
+whose tokenizer maps each word to one token. Other tokenizers may split words:
+leave more room there (lower ``max_prompt_tokens``).
 
 Each call streams (``ignore_eos``, ``min_tokens = max_tokens``, ``stream_options.
 include_usage``) to time the first token. It carries ``X-Autellix-Program`` /
@@ -70,11 +72,15 @@ class ReplayProgress:
     programs_done: int = 0
 
 
+TOKEN_SLACK = 16  # BOS, chat template and tokenizer slack kept free under max_model_len
+
+
 @dataclass(frozen=True)
 class PromptShaping:
     scale: float = 1.0
     max_prompt_tokens: int | None = None
     max_output_tokens: int | None = None
+    max_model_len: int | None = None
 
     def __post_init__(self) -> None:
         if not self.scale > 0:
@@ -83,13 +89,25 @@ class PromptShaping:
             v = getattr(self, f)
             if v is not None and v < 1:
                 raise ValueError(f"{f} must be >= 1, got {v}")
+        if self.max_model_len is not None and self.max_model_len < TOKEN_SLACK + 2:
+            raise ValueError(f"max_model_len must be >= {TOKEN_SLACK + 2}, got {self.max_model_len}")
 
     def n(self, tokens: int) -> int:
         return int(round(tokens * self.scale))
 
     def output(self, c: Call) -> int:
         o = max(1, self.n(c.output_tokens))
-        return min(o, self.max_output_tokens) if self.max_output_tokens else o
+        if self.max_output_tokens:
+            o = min(o, self.max_output_tokens)
+        if self.max_model_len:  # leave at least one prompt word
+            o = min(o, self.max_model_len - TOKEN_SLACK - 1)
+        return o
+
+    def prompt_limit(self, c: Call) -> int | None:
+        limits = [x for x in (self.max_prompt_tokens,
+                              self.max_model_len and self.max_model_len - TOKEN_SLACK - self.output(c))
+                  if x]
+        return max(1, min(limits)) if limits else None
 
 
 class ProgramText:
@@ -116,8 +134,9 @@ class ProgramText:
             base = self.prompt(parent) + self._output(parent)
         shared = base[:shared_n] + self._words(shared_n - len(base), f"{c.id}/pad")
         words = shared + self._words(new_n, f"{c.id}/new")
-        if self.s.max_prompt_tokens:
-            words = words[:self.s.max_prompt_tokens]
+        limit = self.s.prompt_limit(c)
+        if limit:
+            words = words[:limit]
         self._prompt[c.id] = words
         return words
 
@@ -271,7 +290,8 @@ async def replay_programs(programs: list[Program], endpoint: str, *, rate: float
                           progress: Callable[[ReplayProgress], None] | None = None,
                           timeout: float = 300.0, scale: float = 1.0,
                           max_prompt_tokens: int | None = None,
-                          max_output_tokens: int | None = None, priority_mode: bool = False,
+                          max_output_tokens: int | None = None,
+                          max_model_len: int | None = None, priority_mode: bool = False,
                           program_prefix: str | None = None,
                           ) -> tuple[list[ProgramRecord], list[CallRecord]]:
     """Replay ``programs`` open-loop; returns (program records, call records).
@@ -284,7 +304,7 @@ async def replay_programs(programs: list[Program], endpoint: str, *, rate: float
         raise ValueError(f"api must be 'completions' or 'chat', got {api!r}")
     if not timeout > 0:
         raise ValueError("timeout must be > 0 seconds")
-    shaping = PromptShaping(scale, max_prompt_tokens, max_output_tokens)
+    shaping = PromptShaping(scale, max_prompt_tokens, max_output_tokens, max_model_len)
     arrivals = poisson_arrivals(len(programs), rate, seed)
     tag = f"{uuid.uuid4().hex[:8]}-" if program_prefix is None else program_prefix
     root = _root(endpoint)

@@ -96,6 +96,7 @@ def register(app: typer.Typer) -> None:
         api: str = typer.Option("completions", help="completions or chat"),
         max_prompt_tokens: int = typer.Option(None, help="clip longer prompts (keep prefix)"),
         max_output_tokens: int = typer.Option(None, help="cap each call's output tokens"),
+        max_model_len: int = typer.Option(None, help="engine context: clip prompt+output to fit"),
         scale: float = typer.Option(1.0, help="multiply every token count first"),
         timeout: float = typer.Option(300.0, help="seconds before a call counts as failed"),
         priority: bool = typer.Option(False, "--priority",
@@ -137,7 +138,8 @@ def register(app: typer.Typer) -> None:
                 progs, calls = replay(programs, endpoint, rate=rate, seed=seed, model=model,
                                       api=api, progress=on_progress, timeout=timeout,
                                       scale=scale, max_prompt_tokens=max_prompt_tokens,
-                                      max_output_tokens=max_output_tokens, priority_mode=priority)
+                                      max_output_tokens=max_output_tokens,
+                                      max_model_len=max_model_len, priority_mode=priority)
             except (ValueError, RuntimeError, httpx.HTTPError, OSError) as e:
                 error = e
         if error is not None:
@@ -149,6 +151,7 @@ def register(app: typer.Typer) -> None:
         config = {"command": "replay", "workload": workload, "endpoint": endpoint, "rate": rate,
                   "n": len(programs), "seed": seed, "model": model, "api": api,
                   "max_prompt_tokens": max_prompt_tokens, "max_output_tokens": max_output_tokens,
+                  "max_model_len": max_model_len,
                   "scale": scale, "timeout": timeout, "priority": priority, "label": policy,
                   "argv": sys.argv}
         path = write_results(Path(out), config, progs, calls, [summary])

@@ -40,6 +40,9 @@ def test_prompts_share_context_and_are_deterministic():
     clipped = ProgramText(p, PromptShaping(scale=0.5, max_prompt_tokens=20))
     assert len(clipped.prompt(p.calls[0])) == 10 and len(clipped.prompt(p.calls[2])) == 20
     assert PromptShaping(max_output_tokens=2).output(p.calls[1]) == 2
+    fit = PromptShaping(max_model_len=60)  # 60 - 16 slack - 4 output = 40 words at most
+    assert [len(ProgramText(p, fit).prompt(c)) for c in p.calls] == [20, 40, 40]
+    assert PromptShaping(max_model_len=20).output(Call("x", output_tokens=500)) == 3
     with pytest.raises(ValueError):
         PromptShaping(scale=0)
 
