@@ -147,6 +147,7 @@ async def forward(state: GatewayState, request: Request, kind: str) -> Response:
                           "thread_id": ident.thread_id, "program_service": float(service)}
     headers = {k: v for k, v in request.headers.items() if k in FORWARD_HEADERS}
     headers["content-type"] = "application/json"
+    headers["accept-encoding"] = "identity"  # bytes are relayed raw: no compression upstream
     payload = json.dumps(body, separators=(",", ":")).encode()
     stream = bool(body.get("stream"))
     path = PATHS[kind]
