@@ -87,11 +87,11 @@ def test_long_calls_stick_short_calls_spread(cluster):
     gw, engines, state = cluster
     seen: list[tuple[str, str]] = []
 
-    def run(pid: str, prompt: str, n: int):
+    def run(pid: str, prompt: str, n: int, max_tokens: int = 24):
         with httpx.Client(base_url=gw.url, timeout=120) as c:
             for _ in range(n):
                 r = c.post("/v1/completions", headers={"X-Autellix-Program": pid},
-                           json={"model": "tiny", "prompt": prompt, "max_tokens": 24,
+                           json={"model": "tiny", "prompt": prompt, "max_tokens": max_tokens,
                                  "ignore_eos": True})
                 assert r.status_code == 200, r.text
                 seen.append((pid, r.headers["x-autellix-engine"]))
@@ -103,7 +103,7 @@ def test_long_calls_stick_short_calls_spread(cluster):
         t.join()
     assert {e for _, e in seen} == {e.url for e in engines}  # short: both engines
     seen.clear()
-    longs = [threading.Thread(target=run, args=(pid, LONG_TEXT, 3)) for pid in ("la", "lb")]
+    longs = [threading.Thread(target=run, args=(pid, LONG_TEXT, 3, 4)) for pid in ("la", "lb")]
     for t in longs:
         t.start()
     for t in longs:
@@ -150,7 +150,7 @@ def test_replay_through_gateway_and_direct_have_same_schema(cluster):
     gw, engines, state = cluster
     from autellix.workloads.registry import generate
 
-    programs = generate("chatbot", 2, seed=1)  # chains of 7 and 4 calls
+    programs = generate("chatbot", 2, seed=5)  # chains of 3 and 2 calls
     kw = dict(rate=4.0, seed=0, max_prompt_tokens=600, max_output_tokens=8, timeout=60)
     via_gw = replay(programs, gw.url, **kw)
     direct = replay(programs, engines[0].url, **kw)
