@@ -24,10 +24,10 @@ from autellix.config import QueueConfig
 
 DEFAULT_BASELINE = Path("results/baselines/ci-gate.json")
 DEFAULT_GATE_CONFIG = {
-    "workload": "mixed", "n": 120, "seed": 0, "rates": [1.0, 2.0],
+    "workload": "mixed", "n": 120, "seed": 0, "rates": [0.3, 0.7, 1.0, 1.4],
     "policies": ["fcfs", "atlas", "srpt"],
     "engine": {"profile": "a100-80gb-llama-3.1-8b", "max_num_seqs": 32},
-    "queue": {}, "metric": "mean", "target_factor": 2.0,
+    "queue": {}, "metric": "mean", "target_factor": 1.3,
 }
 
 

@@ -9,8 +9,8 @@ import typer
 
 from autellix.cli.common import fail, load_workload, parse_floats, parse_list, queue_config
 
-DEFAULT_RATES = {"mixed": "0.5,1,1.5,2,2.5", "chatbot": "1,2,3,4,5", "react": "2,4,6,8,10",
-                 "mcts": "0.1,0.2,0.3,0.4,0.5", "swe": "0.1,0.2,0.3,0.4,0.5"}
+DEFAULT_LOADS = "0.6,0.9,1.2,1.6,2.4"
+DEFAULT_VLLM_RATES = "0.5,1,2"
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
         workload: str = typer.Option("mixed", help="generator name or a JSONL program file"),
         n: int = typer.Option(200, help="programs per run"),
         rates: str = typer.Option("", help="comma-separated arrival rates (programs/s); "
-                                           "default depends on the workload"),
+                                           "overrides --loads"),
+        loads: str = typer.Option(DEFAULT_LOADS, help="(sim) arrival rates as multiples of the "
+                                  "cluster's full-batch capacity (autellix.sim.capacity)"),
         policies: str = typer.Option("fcfs,mlfq,atlas,srpt", help="schedulers to compare"),
         balancers: str = typer.Option("autellix", help="balancers (with --engines > 1)"),
         engines: str = typer.Option("1", help="engine counts, comma-separated"),
@@ -52,7 +54,8 @@ def register(app: typer.Typer) -> None:
             pols = parse_list(policies, "policies")
             bals = parse_list(balancers, "balancers")
             ns = [int(x) for x in parse_list(engines, "engines")]
-            rate_list = parse_floats(rates or DEFAULT_RATES.get(workload, "0.5,1,2,4"), "rates")
+            load_list = parse_floats(loads, "loads") if not rates and engine == "sim" else None
+            rate_list = parse_floats(rates or DEFAULT_VLLM_RATES, "rates") if load_list is None else []
             if metric not in ("mean", "p95", "p99"):
                 raise ValueError("--metric must be mean, p95 or p99")
             if engine not in ("sim", "vllm"):
@@ -63,11 +66,27 @@ def register(app: typer.Typer) -> None:
             fail(str(e))
         from autellix.compare import analyze, sweep_points
 
-        points = sweep_points(pols, rate_list, bals, ns)
+        capacity = None
+        if load_list is not None:
+            from autellix.sim import EngineConfig, SimConfig
+            from autellix.sim.capacity import estimate_capacity
+
+            try:
+                capacity = estimate_capacity(programs, SimConfig(engine=EngineConfig(
+                    profile=profile, max_num_seqs=max_num_seqs,
+                    max_batched_tokens=max_batched_tokens)))
+            except ValueError as e:
+                fail(str(e))
+            points = [pt for k in ns for pt in sweep_points(
+                pols, [round(x * capacity * k, 4) for x in load_list], bals, [k])]
+            rate_list = sorted({pt.rate for pt in points})
+        else:
+            points = sweep_points(pols, rate_list, bals, ns)
         label = name or f"{Path(workload).stem}-{engine}"
         config = {"workload": workload, "n_programs": len(programs), "seed": seed, "engine": engine,
                   "policies": pols, "balancers": bals, "engines": ns, "rates": rate_list,
                   "metric": metric, "latency_target": latency_target or "auto",
+                  "loads": load_list, "capacity_per_engine": capacity,
                   "command": "autellix compare " + " ".join(__import__("sys").argv[2:])}
         t0 = time.perf_counter()
         try:
@@ -92,8 +111,9 @@ def register(app: typer.Typer) -> None:
 
         where = write_run(out / label, config, result.program_rows, result.call_rows,
                           result.summaries, analysis)
+        cap_note = f", capacity {capacity:.3f} programs/s per engine" if capacity else ""
         console.print(sweep_table(result.summaries, f"{workload}: program token latency (s/token), "
-                                  f"engine={engine}"))
+                                  f"engine={engine}{cap_note}", capacity))
         console.print(throughput_table(analysis, f"throughput at {metric} latency <= "
                                        f"{analysis['target']:.4f} s/token"))
         console.print(f"results: {where}/ (summary.json, programs.csv, latency.png) "

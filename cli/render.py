@@ -28,7 +28,7 @@ def summary_table(summaries, title: str = "results") -> Table:
     return t
 
 
-def sweep_table(summaries, title: str) -> Table:
+def sweep_table(summaries, title: str, capacity: float | None = None) -> Table:
     """Rates down, schedulers across: mean / p95 / p99 program token latency (s/token)."""
     keys = []
     for s in summaries:
@@ -44,7 +44,7 @@ def sweep_table(summaries, title: str) -> Table:
         t.add_column(f"{name}\nmean | p95 | p99", justify="right")
     by = {(s.policy, s.balancer, s.extra.get("n_engines", 1), s.rate): s for s in summaries}
     for rate in sorted({s.rate for s in summaries}):
-        row = [f"{rate:g}"]
+        row = [f"{rate:g}" + (f" ({rate / capacity:.1f}x)" if capacity else "")]
         for k in keys:
             s = by.get((*k, rate))
             if s is None:

@@ -42,10 +42,10 @@ class SimCall:
     preemptions: int = 0
     cached_tokens: int = 0
     tokens: int = 0  # tokens scheduled in the current step
+    seq_len: int = 0  # prompt + generated, kept in step with ``generated``
 
-    @property
-    def seq_len(self) -> int:
-        return self.prompt + self.generated
+    def __post_init__(self) -> None:
+        self.seq_len = self.prompt + self.generated
 
     @property
     def held(self) -> int:
@@ -135,8 +135,10 @@ class SimEngine:
             c.computed += t
             if ff:
                 c.generated += k
+                c.seq_len += k
             elif c.computed >= c.seq_len:
                 c.generated += 1
+                c.seq_len += 1
                 if c.first_token is None:
                     c.first_token = now
             if c.computed // self.B > len(c.hashed):
