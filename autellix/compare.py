@@ -5,9 +5,11 @@ engines) and returns plain summaries; ``analyze`` turns them into throughput at 
 latency target per scheduler and ratios against the baselines. Pure functions;
 the CLI renders them.
 
-Latency target: by default ``target_factor`` (2x) times FCFS's mean program token
-latency at the lowest swept rate, i.e. "twice the near-unloaded latency". A user
-may give an absolute target in s/token instead. Throughput at the target is read
+Latency target: by default halfway (geometrically) between FCFS's latency at the
+lowest and at the highest swept rate, so FCFS's curve crosses it inside the sweep
+and the horizontal gap to the other curves is measured where FCFS has degraded.
+``target_factor`` instead sets it to that multiple of FCFS's latency at the lowest
+rate; a user may also give an absolute target in s/token. Throughput at the target is read
 off each scheduler's latency-vs-rate curve by linear interpolation
 (:func:`autellix.metrics.throughput_at_latency`).
 """
@@ -82,7 +84,7 @@ def curves(summaries, metric: str = "mean") -> dict[tuple, list[tuple[float, flo
     return {k: sorted(v) for k, v in out.items()}
 
 
-def analyze(summaries, target: float | None = None, target_factor: float = 2.0,
+def analyze(summaries, target: float | None = None, target_factor: float | None = None,
             metric: str = "mean", baselines=("fcfs", "mlfq", "round_robin", "least_used")) -> dict:
     """Throughput at the latency target for each curve, and ratios to baselines.
 
@@ -91,8 +93,16 @@ def analyze(summaries, target: float | None = None, target_factor: float = 2.0,
     cs = curves(summaries, metric)
     if target is None:
         ref = [v for (p, b, n), v in cs.items() if p == "fcfs"] or list(cs.values())
-        lows = [pts[0][1] for pts in ref if pts and not math.isnan(pts[0][1])]
-        target = target_factor * min(lows) if lows else math.nan
+        ref = [[x for x in pts if not math.isnan(x[1])] for pts in ref]
+        ref = [pts for pts in ref if pts]
+        if not ref:
+            target = math.nan
+        elif target_factor is None:  # halfway (geometric) up FCFS's curve
+            lo = min(pts[0][1] for pts in ref)
+            hi = min(max(l for _, l in pts) for pts in ref)
+            target = math.sqrt(lo * hi)
+        else:
+            target = target_factor * min(pts[0][1] for pts in ref)
     tput = {k: throughput_at_latency([r for r, _ in v], [l for _, l in v], target)
             for k, v in cs.items()}
     rows = []

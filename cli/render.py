@@ -29,7 +29,7 @@ def summary_table(summaries, title: str = "results") -> Table:
 
 
 def sweep_table(summaries, title: str, capacity: float | None = None) -> Table:
-    """Rates down, schedulers across: mean / p95 / p99 program token latency (s/token)."""
+    """Rates down, schedulers across: mean / p95 / p99 program token latency (ms/token)."""
     keys = []
     for s in summaries:
         k = (s.policy, s.balancer, s.extra.get("n_engines", 1))
@@ -41,7 +41,7 @@ def sweep_table(summaries, title: str, capacity: float | None = None) -> Table:
     t.add_column("rate (prog/s)", justify="right")
     for p, b, n in keys:
         name = p + (f"/{b}" if multi_bal else "") + (f" x{n}" if multi_n else "")
-        t.add_column(f"{name}\nmean | p95 | p99", justify="right")
+        t.add_column(f"{name}\nmean / p95 / p99", justify="right")
     by = {(s.policy, s.balancer, s.extra.get("n_engines", 1), s.rate): s for s in summaries}
     for rate in sorted({s.rate for s in summaries}):
         row = [f"{rate:g}" + (f" ({rate / capacity:.1f}x)" if capacity else "")]
@@ -51,7 +51,7 @@ def sweep_table(summaries, title: str, capacity: float | None = None) -> Table:
                 row.append("-")
                 continue
             tl = s.token_latency
-            cell = f"{_f(tl['mean'])} | {_f(tl['p95'])} | {_f(tl['p99'])}"
+            cell = " / ".join(_f(tl[k] * 1e3, ".1f") for k in ("mean", "p95", "p99"))
             if s.failed or s.aborted:
                 cell += f" ({s.failed + s.aborted} lost)"
             row.append(cell)
