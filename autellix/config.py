@@ -6,13 +6,15 @@ the vLLM plug-in).
 
 Defaults and why (the paper publishes none of these, §11 of our notes):
 
-* **Boundaries** ``0.25, 0.5, 1, ..., 64`` s (K = 10 queues). On the calibrated
-  Llama-3.1-8B/A100 profile one ShareGPT call costs about 3-6 engine-seconds, a BFCL
-  call about 0.5-1 s and a LATS call about 1-2 s. Programs accumulate from 0 s (new)
-  to several minutes (long chats, LATS critical paths), so a first boundary at a low
-  quantile of *call* service (0.25 s) and doubling after it keeps programs spread
-  over all queues instead of collapsing into the last one (the trap that makes PLAS
-  degenerate into FCFS when service is counted in decode steps).
+* **Boundaries** ``0.25, 0.5, 1, ..., 512`` s (K = 13 queues). Measured on the
+  calibrated Llama-3.1-8B/A100 profile (64 seats, light load): per-call service
+  p10/p50/p90 is 1.1/2.7/6.5 s for ShareGPT-like chat, 0.16/0.33/0.7 s for BFCL-like
+  ReAct and 0.3/0.7/1.7 s for LATS-like search; whole programs reach 12/57/171 s
+  (chat p50/p90/max), 3/9/22 s (ReAct) and 106/246/325 s (LATS). The first boundary
+  sits at a low quantile of *call* service and doubling reaches past the largest
+  program, so programs stay spread over the queues instead of collapsing into the
+  last one, where order degenerates to FCFS (the trap that makes PLAS collapse
+  when service is counted in decode steps).
 * **Quanta** default to each queue's width (``hi - lo``; the last queue never
   demotes), so a call that runs through its quantum has attained the service of the
   next queue's lower bound.
@@ -36,7 +38,7 @@ class ConfigError(ValueError):
     """A configuration value is invalid. The message says what to change."""
 
 
-DEFAULT_BOUNDARIES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+DEFAULT_BOUNDARIES = tuple(0.25 * 2 ** i for i in range(12))  # 0.25 ... 512 s
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ recorded exactly once, completed."""
 
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,8 +40,9 @@ def programs(draw):
     return out
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(progs=programs(), policy=st.sampled_from(POLICIES),
+@pytest.mark.parametrize("policy", POLICIES)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(progs=programs(),
        seats=st.integers(1, 4), kv_blocks=st.integers(12, 40),
        preemption=st.sampled_from(["recompute", "swap"]),
        interval=st.sampled_from([1, 3]), caching=st.booleans(),
