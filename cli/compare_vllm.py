@@ -1,8 +1,8 @@
 """``autellix compare --engine vllm``: the same sweep on real vLLM engines.
 
 For each (policy, balancer, engine count) it launches engines with that scheduler
-(or uses ``--engine-url``), puts the gateway in front when there is more than one
-engine, replays the same programs at every rate, and stops them. ``vllm-fcfs`` and
+(or uses ``--engine-url``), puts the gateway in front (it tags every call with its
+program for the engine scheduler), replays the same programs at every rate, and stops them. ``vllm-fcfs`` and
 ``vllm-priority`` run *stock* vLLM (the latter with client-side priorities, the
 crude PLAS of lessons.md); the other policies run autellix's scheduler.
 """
@@ -72,11 +72,10 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
                                          max_num_seqs=max_num_seqs,
                                          queue=None if policy.startswith("vllm-") else qdict)
                 eng_urls = [e.url for e in engines]
-            if len(eng_urls) > 1:
-                gw = _Gateway(eng_urls, balancer)
-                endpoint = gw.url
-            else:
-                endpoint = eng_urls[0]
+            # every arm goes through the gateway, even with one engine: it tags calls with
+            # vllm_xargs (program id, thread, service) and costs every arm the same
+            gw = _Gateway(eng_urls, balancer)
+            endpoint = gw.url
             for rate in rates:
                 console.print(f"  replaying {len(programs)} programs at {rate:g}/s on {policy}")
                 progs, calls = replay(programs, endpoint, rate=rate, seed=seed,
