@@ -85,14 +85,17 @@ def curves(summaries, metric: str = "mean") -> dict[tuple, list[tuple[float, flo
 
 
 def analyze(summaries, target: float | None = None, target_factor: float | None = None,
-            metric: str = "mean", baselines=("fcfs", "mlfq", "round_robin", "least_used")) -> dict:
+            metric: str = "mean", baselines=("fcfs", "mlfq", "round_robin", "least_used"),
+            reference: str = "fcfs") -> dict:
     """Throughput at the latency target for each curve, and ratios to baselines.
 
     Policy ratios compare schedulers under the same balancer and engine count;
-    balancer ratios compare balancers under the same policy and engine count."""
+    balancer ratios compare balancers under the same policy and engine count. The
+    default target is read off the ``reference`` curves (a policy or balancer name;
+    all curves when none matches)."""
     cs = curves(summaries, metric)
     if target is None:
-        ref = [v for (p, b, n), v in cs.items() if p == "fcfs"] or list(cs.values())
+        ref = [v for (p, b, n), v in cs.items() if reference in (p, b)] or list(cs.values())
         ref = [[x for x in pts if not math.isnan(x[1])] for pts in ref]
         ref = [pts for pts in ref if pts]
         if not ref:

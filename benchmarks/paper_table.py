@@ -58,7 +58,7 @@ def multi_engine(name, n, seats, seed, out, engines, loads):
     rates = [round(x * cap, 4) for x in loads]
     pts = sweep_points(["atlas"], rates, ["round_robin", "least_used", "autellix"], [engines])
     res = run_sim_sweep(programs, pts, base)
-    an = analyze(res.summaries)
+    an = analyze(res.summaries, reference="round_robin")
     cfg = {"workload": name, "n_programs": n, "seed": seed, "engines": engines, "rates": rates,
            "capacity": cap, "sim": base.to_dict(), "engine": "sim"}
     write_run(out / f"{name}-x{engines}", cfg, res.program_rows, [], res.summaries, an)
@@ -79,10 +79,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("results/paper-table"))
     ap.add_argument("--only", default="", help="comma-separated workloads (default: all)")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply the program counts")
+    ap.add_argument("--no-balancers", action="store_true", help="skip the multi-engine part")
     args = ap.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    scale = 0.25 if args.quick else 1.0
+    scale = (0.25 if args.quick else 1.0) * args.scale
     lines = ["| workload | autellix policy | capacity (prog/s) | latency target (s/tok) | "
              "x vs fcfs (mean) | x vs mlfq (mean) | srpt x vs fcfs | x vs fcfs (p95) | paper |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -99,21 +101,23 @@ def main() -> None:
         print(lines[-1], f"({time.time() - t0:.0f}s)", flush=True)
     bal_lines = ["| workload | engines | autellix x vs round_robin | autellix x vs least_used | paper |",
                  "|---|---|---|---|---|"]
-    for name in [w for w in ("chatbot", "mcts") if w in only]:
+    for name in [w for w in ("chatbot", "mcts") if w in only and not args.no_balancers]:
         n, _ = WORKLOADS[name]
         an, _ = multi_engine(name, max(20, int(2 * n * scale)), args.seats, args.seed, out, 4, LOADS)
         bal_lines.append(f"| {name} | 4 | {row_ratio(an, 'atlas', 'vs_round_robin'):.2f}x | "
                          f"{row_ratio(an, 'atlas', 'vs_least_used'):.2f}x | {PAPER['balancer']} |")
         print(bal_lines[-1], f"({time.time() - t0:.0f}s)", flush=True)
-    text = ("# Paper table, simulated\n\nCommand: `python benchmarks/paper_table.py"
-            + (" --quick" if args.quick else "") + f" --seats {args.seats}`\n\n"
+    import sys
+    text = ("# Paper table, simulated\n\nCommand: `python benchmarks/paper_table.py "
+            + " ".join(sys.argv[1:]) + "`\n\n"
             "Throughput at equal mean program token latency (target: halfway up FCFS's curve), "
             "one simulated Llama-3.1-8B / A100-80GB engine, vLLM-opt settings (chunked prefill, "
             f"prefix caching, recompute preemption), max_num_seqs {args.seats}. '>=' cases "
             "(curve never crossed the target) are capped at the highest swept rate.\n\n"
             + "\n".join(lines) + "\n\nMulti-engine (atlas on every engine):\n\n"
             + "\n".join(bal_lines) + "\n")
-    (out / f"README-seats{args.seats}.md").write_text(text)
+    tag = "-".join(only) if args.only else "all"
+    (out / f"README-seats{args.seats}-{tag}.md").write_text(text)
     print(text)
 
 

@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
         engine_url: list[str] = typer.Option([], help="(vllm) use running engines; one per policy run"),
         model: str = typer.Option("", help="(vllm) model path; default: the tiny CPU model"),
         max_prompt_tokens: int = typer.Option(1536, help="(vllm) clip replayed prompts to this"),
+        max_model_len: int = typer.Option(2048, help="(vllm) engine context; prompts+outputs are clipped to fit"),
     ):
         from rich.console import Console
 
@@ -100,12 +101,15 @@ def register(app: typer.Typer) -> None:
 
                 result = run_vllm_sweep(programs, points, seed=seed, urls=engine_url,
                                         model=model or None, max_prompt_tokens=max_prompt_tokens,
-                                        max_num_seqs=max_num_seqs, queue=qcfg, console=console)
+                                        max_num_seqs=max_num_seqs, queue=qcfg, console=console,
+                                        max_model_len=max_model_len)
                 config["vllm"] = {"max_num_seqs": max_num_seqs, "max_prompt_tokens": max_prompt_tokens,
                                   "model": model or "tiny (random weights)", "urls": engine_url}
         except (ValueError, RuntimeError, OSError) as e:
             fail(str(e))
-        analysis = analyze(result.summaries, target=latency_target or None, metric=metric)
+        reference = "fcfs" if "fcfs" in pols or len(bals) < 2 else bals[0]
+        analysis = analyze(result.summaries, target=latency_target or None, metric=metric,
+                           reference=reference)
         from autellix.cli.render import sweep_table, throughput_table
         from autellix.results import write_run
 

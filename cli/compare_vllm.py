@@ -47,7 +47,7 @@ class _Gateway:
 
 
 def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_tokens: int,
-                   max_num_seqs: int, queue, console) -> SweepResult:
+                   max_num_seqs: int, queue, console, max_model_len: int = 2048) -> SweepResult:
     from autellix.metrics import summarize
     from autellix.replay import replay
     from autellix.vllm.launch import launch_engines, stop_engines
@@ -69,7 +69,7 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
             else:
                 console.print(f"starting {n} vLLM engine(s) with policy {policy} ...")
                 engines = launch_engines(n, policy=policy, model=model, base_port=_free_port(),
-                                         max_num_seqs=max_num_seqs,
+                                         max_num_seqs=max_num_seqs, max_model_len=max_model_len,
                                          queue=None if policy.startswith("vllm-") else qdict)
                 eng_urls = [e.url for e in engines]
             # every arm goes through the gateway, even with one engine: it tags calls with
@@ -79,7 +79,7 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
             for rate in rates:
                 console.print(f"  replaying {len(programs)} programs at {rate:g}/s on {policy}")
                 progs, calls = replay(programs, endpoint, rate=rate, seed=seed,
-                                      max_prompt_tokens=max_prompt_tokens,
+                                      max_prompt_tokens=max_prompt_tokens, max_model_len=max_model_len,
                                       priority_mode=(policy == "vllm-priority"))
                 s = summarize(progs, engine="vllm", policy=policy, balancer=balancer, rate=rate,
                               extra={"n_engines": n, "failed_calls": sum(c.status != "completed"
