@@ -4,7 +4,7 @@ Each step the engine (1) lets the multi-level queue promote starved calls, (2) w
 calls in strict queue order forming the batch and stops at the first waiting call
 that does not fit (seats or KV blocks; no backfilling), (3) preempts running calls
 ranked *behind* an admitted call only when it needs their seat or blocks (recompute
-or swap), (4) gives one token to every decode and the remaining token budget to
+or swap; never a call that has not produced a token since its admission), (4) gives one token to every decode and the remaining token budget to
 prefill chunks in queue order, and (5) asks the cost model for the step time.
 Service (engine-seconds) is charged to every call in the step when it ends.
 
@@ -43,6 +43,8 @@ class SimCall:
     cached_tokens: int = 0
     tokens: int = 0  # tokens scheduled in the current step
     seq_len: int = 0  # prompt + generated, kept in step with ``generated``
+    gen_at_admit: int = 0  # ``generated`` when last admitted (progress guard)
+    admit_seq: int = 0  # order of the latest admission
 
     def __post_init__(self) -> None:
         self.seq_len = self.prompt + self.generated
@@ -81,6 +83,7 @@ class SimEngine:
         self._k = 1
         self._ff = False  # the current step is a multi-step decode run
         self._dirty = True  # something changed since the last decision
+        self._admits = 0
 
     # -------------------------------------------------------------- interface
     def add(self, call: SimCall, now: float, remaining_work: float = 0.0) -> None:
@@ -169,7 +172,7 @@ class SimEngine:
             if sum(n for _, n in needs) <= kv.free - len(self.running):
                 swap_s = 0.0
                 for c, _ in sorted(needs, key=lambda cn: self.mlq.rank_key(cn[0].key)):
-                    swap_s += self._admit(c, now)
+                    swap_s += self._admit(c, now) or 0.0
                 return swap_s
         reclaim = sum(c.held for c in self.running.values())
         pending = 0
@@ -202,18 +205,41 @@ class SimEngine:
         for c, _ in plan:
             if budget <= 0:
                 break
-            while len(self.running) >= cfg.max_num_seqs and victims:
-                swap_s += self._preempt(victims.pop(), now)
+            while len(self.running) >= cfg.max_num_seqs:
+                v = self._pop_victim(victims)
+                if v is None:
+                    break
+                swap_s += self._preempt(v, now)
             if len(self.running) >= cfg.max_num_seqs:
                 break
             need = self._admission_blocks(c)
-            while kv.free < need and victims:
-                swap_s += self._preempt(victims.pop(), now)
+            while kv.free < need:
+                v = self._pop_victim(victims)
+                if v is None:
+                    break
+                swap_s += self._preempt(v, now)
             if kv.free < need:
                 break
-            swap_s += self._admit(c, now)
+            admitted = self._admit(c, now)
+            if admitted is None:
+                break
+            swap_s += admitted
             budget -= min(budget, c.seq_len - c.computed)
         return swap_s
+
+    def _pop_victim(self, victims: list) -> SimCall | None:
+        """Lowest-ranked running call behind the admitted one that may be evicted.
+
+        A call is never evicted before it has produced a token since its admission
+        (so never while recomputing its prompt): each admission yields at least one
+        token, which rules out preemption livelock.  Otherwise this is the paper's
+        strict order: any running call ranked behind (same level included, since a
+        demoted call enters its new level at the tail) may give way."""
+        for i in range(len(victims) - 1, -1, -1):
+            v = victims[i]
+            if v.generated > v.gen_at_admit:
+                return victims.pop(i)
+        return None
 
     def _admission_blocks(self, c: SimCall) -> int:
         if c.swapped:
@@ -223,8 +249,10 @@ class SimEngine:
         first = min(c.seq_len - hit * self.B, self.cfg.max_batched_tokens)
         return self.kv.new_blocks_for_hits(c.hashes[:hit]) + (-(-(hit * self.B + first) // self.B) - hit)
 
-    def _admit(self, c: SimCall, now: float) -> float:
+    def _admit(self, c: SimCall, now: float) -> float | None:
         swap_s = 0.0
+        if self._admission_blocks(c) > self.kv.free:
+            return None  # does not fit after all: it stays waiting
         if c.swapped:
             ok = self.kv.allocate(-(-c.swapped // self.B))
             assert ok
@@ -242,14 +270,17 @@ class SimEngine:
             c.computed = hit * self.B
             t = min(c.seq_len - c.computed, self.cfg.max_batched_tokens)
             need = self._growth_blocks(c, t)
-            ok = self.kv.allocate(need)
-            assert ok, "admission allocated beyond the pool"
+            if not self.kv.allocate(need):  # cannot happen after the check above
+                raise AssertionError(f"admission allocated beyond the pool: {c.key}")
             c.private += need
             if c.preemptions == 0:
                 self.stats.prompt_tokens += c.prompt
                 self.stats.cached_tokens += min(c.computed, c.prompt)
                 c.cached_tokens = min(c.computed, c.prompt)
         c.running = True
+        c.gen_at_admit = c.generated
+        self._admits += 1
+        c.admit_seq = self._admits
         self.running[c.key] = c
         del self.waiting[c.key]
         self.mlq.start(c.key, now)
@@ -307,7 +338,11 @@ class SimEngine:
             t = min(c.seq_len - c.computed, self.cfg.max_batched_tokens)
             need = self._growth_blocks(c, t)
             while not self.kv.allocate(need):
-                victim = max(self.running.values(), key=lambda v: self.mlq.rank_key(v.key))
+                # evict the lowest-ranked call admitted after this one (else itself): the
+                # longest-running call is never a memory victim, so it always finishes
+                # (vLLM's ordering alone can livelock when priorities move, as in las)
+                later = [v for v in self.running.values() if v.admit_seq > c.admit_seq]
+                victim = max(later, key=lambda v: self.mlq.rank_key(v.key)) if later else c
                 swap_s += self._preempt(victim, now)
                 if victim is c:
                     break
