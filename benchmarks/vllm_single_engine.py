@@ -198,9 +198,9 @@ def markdown(summary: dict, cfg: dict) -> str:
             f"p95 x{s['p95_latency'] / base['p95_latency']:.2f}" for arm, s in summary.items()
             if arm != "fcfs")]
     loads = ", ".join(f"{arm} {s['load_average_1m_after']:.1f}" for arm, s in summary.items())
-    lines += ["", f"Machine: {cfg['machine']}. One run per arm; tiny random-weight model "
+    lines += ["", f"Machine: {cfg['machine']}. {cfg.get('rounds', 1)} run(s) per arm; tiny random-weight model "
               "(`autellix.vllm.tiny_model`), so absolute times reflect this CPU only. "
-              f"1-minute load average after each arm (median; the machine was shared with other jobs): {loads}."]
+              f"1-minute load average after each arm (median): {loads}."]
     return "\n".join(lines) + "\n"
 
 
