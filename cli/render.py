@@ -15,6 +15,12 @@ def _f(x, fmt=".4f") -> str:
     return format(x, fmt)
 
 
+def _ratio(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return _f(x, ".2f") + "x"
+
+
 def summary_table(summaries, title: str = "results") -> Table:
     """One row per run: program token latency (mean/p95/p99) and throughput."""
     t = Table(title=title)
@@ -71,5 +77,5 @@ def throughput_table(analysis: dict, title: str) -> Table:
         if sat.get(f"{r['policy']}/{r['balancer']}/{r['n_engines']}"):
             tp = ">=" + tp
         t.add_row(r["policy"], r["balancer"], str(r["n_engines"]), tp,
-                  *[_f(r.get(c), ".2f") + ("x" if r.get(c) is not None else "") for c in ratio_cols])
+                  *[_ratio(r.get(c)) for c in ratio_cols])
     return t
