@@ -29,9 +29,10 @@ observation_mean) * E[n(n-1)/2] / E[n]``, about 16k tokens with the defaults
 
 from __future__ import annotations
 
-from autellix.program import Call, Program
+from autellix.program import Program
 
-from .common import check_non_negative, check_positive, program_id, program_rngs
+from .common import (check_non_negative, check_positive, context_chain, program_id,
+                     program_rngs)
 from .distributions import int_lognormal, lognormal_seconds
 
 NAME = "swe"
@@ -67,14 +68,6 @@ def generate(n: int, seed: int = 0, *, calls_mean: float = 26.4, calls_sigma: fl
         obs = obs_dist.sample(rng, k)
         out = out_dist.sample(rng, k)
         delay = lognormal_seconds(rng, tool_delay_median, tool_delay_sigma, tool_delay_cap, k)
-        calls, shared = [], 0
-        for t in range(k):
-            new = first if t == 0 else int(obs[t])
-            if t and shared + new > max_context_tokens:
-                break
-            calls.append(Call(id=f"s{t}", parents=(f"s{t - 1}",) if t else (),
-                              shared_prompt_tokens=shared, new_prompt_tokens=new,
-                              output_tokens=int(out[t]), tool_delay=float(delay[t]) if t else 0.0))
-            shared += new + int(out[t])
-        programs.append(Program(id=program_id(NAME, seed, i), calls=tuple(calls), workload=NAME))
+        programs.append(Program(id=program_id(NAME, seed, i), workload=NAME,
+                                calls=context_chain(first, obs, out, delay, max_context_tokens)))
     return programs

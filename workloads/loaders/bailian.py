@@ -19,7 +19,8 @@ from pathlib import Path
 from autellix.program import TraceError
 
 from .tokens import require_file
-from .trace_sessions import TraceRequest, build_programs, check_lengths, read_jsonl_rows
+from .trace_sessions import (TraceRequest, build_programs, check_lengths, read_jsonl_rows,
+                             row_time)
 
 FIELDS = ("chat_id", "parent_chat_id", "timestamp", "input_length", "output_length")
 
@@ -31,10 +32,7 @@ def load_bailian(path: str | Path, tokenizer=None, limit: int | None = None, *,
     rows = []
     for lineno, row in read_jsonl_rows(path, FIELDS):
         i, o = check_lengths(path, lineno, row)
-        try:
-            t = float(row["timestamp"]) * time_unit
-        except (TypeError, ValueError):
-            raise TraceError(f"{path}:{lineno}: timestamp must be a number") from None
+        t = row_time(path, lineno, row, time_unit)
         rows.append((t, lineno, row, i, o))
     rows.sort(key=lambda x: (x[0], x[1]))
     requests: list[TraceRequest] = []

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autellix.program import TraceError
-
 from .tokens import require_file
-from .trace_sessions import TraceRequest, build_programs, check_lengths, read_jsonl_rows
+from .trace_sessions import (TraceRequest, build_programs, check_lengths, read_jsonl_rows,
+                             row_time)
 
 FIELDS = ("timestamp", "input_length", "output_length", "hash_ids")
 
@@ -59,10 +58,7 @@ def load_mooncake(path: str | Path, tokenizer=None, limit: int | None = None, *,
     requests = []
     for lineno, row in read_jsonl_rows(path, FIELDS):
         i, o = check_lengths(path, lineno, row)
-        try:
-            t = float(row["timestamp"]) * time_unit
-        except (TypeError, ValueError):
-            raise TraceError(f"{path}:{lineno}: timestamp must be a number") from None
+        t = row_time(path, lineno, row, time_unit)
         requests.append(TraceRequest(key=str(len(requests)), time=t, input_length=i,
                                      output_length=o, hash_ids=tuple(row["hash_ids"])))
     requests.sort(key=lambda r: (r.time, int(r.key)))

@@ -64,6 +64,14 @@ def check_lengths(path: Path, lineno: int, row: dict) -> tuple[int, int]:
     return i, o
 
 
+def row_time(path: Path, lineno: int, row: dict, time_unit: float) -> float:
+    """The row's ``timestamp`` in seconds (``time_unit`` seconds per trace unit)."""
+    try:
+        return float(row["timestamp"]) * time_unit
+    except (TypeError, ValueError):
+        raise TraceError(f"{path}:{lineno}: timestamp must be a number") from None
+
+
 def common_prefix(a: tuple, b: tuple) -> int:
     n = 0
     for x, y in zip(a, b):
