@@ -8,77 +8,25 @@ summary table.
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import typer
+
+from autellix.cli.common import fail
+from autellix.cli.common import load_workload as common_load_workload
+from autellix.cli.render import summary_table
+from autellix.results import write_run
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:18400"
 
 
 def load_workload(workload: str, n: int | None, seed: int):
-    """Programs from a workload name (generated) or a JSONL trace file (first ``n``)."""
-    from autellix.program import load_programs
+    """Programs from a workload name (``n`` generated, default 20) or a JSONL file (first ``n``)."""
+    from autellix.workloads.registry import GENERATORS
 
-    path = Path(workload)
-    if path.suffix in (".jsonl", ".json") or path.is_file():
-        programs = load_programs(path)
-        return programs[:n] if n else programs
-    from autellix.workloads.registry import generate
-
-    return generate(workload, n or 20, seed)
-
-
-def write_results(out: Path, config: dict, programs, calls, summaries) -> Path:
-    """Use the project's writer when present, else JSON/CSV in the same spirit."""
-    try:
-        from autellix.results import write_run
-    except ImportError:
-        write_run = None
-    if write_run is not None:
-        return write_run(out, config, programs, calls, summaries)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
-    rows = [p.to_row() for p in programs]
-    call_rows = [{**asdict(c), "e2e": c.e2e, "ttft": c.ttft, "itl": c.itl} for c in calls]
-    for name, data in (("programs", rows), ("calls", call_rows)):
-        with (out / f"{name}.csv").open("w", newline="") as fp:
-            if data:
-                w = csv.DictWriter(fp, fieldnames=list(data[0]))
-                w.writeheader()
-                w.writerows(data)
-    (out / "summary.json").write_text(
-        json.dumps([s.to_dict() for s in summaries], indent=1, default=str) + "\n")
-    return out
-
-
-def summary_table(summaries, title: str):
-    try:
-        from autellix.cli.render import summary_table as render
-    except ImportError:
-        render = None
-    if render is not None:
-        return render(summaries, title)
-    from rich.table import Table
-
-    t = Table(title=title)
-    for col in ("engine", "policy", "rate", "done/total", "failed", "tok-lat mean (s)",
-                "tok-lat p95", "e2e mean (s)", "e2e p99", "programs/s"):
-        t.add_column(col, justify="left" if col in ("engine", "policy") else "right")
-    for s in summaries:
-        t.add_row(s.engine, s.policy, f"{s.rate:g}", f"{s.completed}/{s.n_programs}",
-                  str(s.failed), f"{s.token_latency['mean']:.4f}", f"{s.token_latency['p95']:.4f}",
-                  f"{s.e2e['mean']:.2f}", f"{s.e2e['p99']:.2f}", f"{s.programs_per_s:.3f}")
-    return t
-
-
-def fail(msg: str) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(1)
+    return common_load_workload(workload, n or (20 if workload in GENERATORS else None), seed)
 
 
 def register(app: typer.Typer) -> None:
@@ -154,6 +102,6 @@ def register(app: typer.Typer) -> None:
                   "max_model_len": max_model_len,
                   "scale": scale, "timeout": timeout, "priority": priority, "label": policy,
                   "argv": sys.argv}
-        path = write_results(Path(out), config, progs, calls, [summary])
+        path = write_run(Path(out), config, progs, calls, [summary])
         Console().print(summary_table([summary], f"replay {name} @ {rate:g} programs/s"))
         console.print(f"results in {path}")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import typer
 
+from autellix.cli.common import fail as _fail
+
 
 def _parse_floats(text: str | None, what: str) -> list[float] | None:
     if text is None:
@@ -44,9 +46,6 @@ def _queue_settings(boundaries, quanta, beta, starvation_floor, no_starvation,
     return q
 
 
-def _fail(msg: str) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(1)
 
 
 def serve(*, engines: int = 1, policy: str = "plas", model: str | None = None,
