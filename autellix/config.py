@@ -6,15 +6,25 @@ the vLLM plug-in).
 
 Defaults and why (the paper publishes none of these, §11 of our notes):
 
-* **Boundaries** ``0.25, 0.5, 1, ..., 512`` s (K = 13 queues). Measured on the
-  calibrated Llama-3.1-8B/A100 profile (64 seats, light load): per-call service
-  p10/p50/p90 is 1.1/2.7/6.5 s for ShareGPT-like chat, 0.16/0.33/0.7 s for BFCL-like
-  ReAct and 0.3/0.7/1.7 s for LATS-like search; whole programs reach 12/57/171 s
-  (chat p50/p90/max), 3/9/22 s (ReAct) and 106/246/325 s (LATS). The first boundary
-  sits at a low quantile of *call* service and doubling reaches past the largest
-  program, so programs stay spread over the queues instead of collapsing into the
-  last one, where order degenerates to FCFS (the trap that makes PLAS collapse
-  when service is counted in decode steps).
+* **Boundaries follow the engine** (``boundaries=None``, the default): the first
+  boundary sits at the 10th percentile of the service of the engine's last 512
+  completed calls, and the others double after it (K = 13 queues), so the levels
+  spread programs the same way on an A100 running Llama-3.1-8B (first boundary
+  about 0.25 s on the mixed workload) and on a tiny CPU model whose calls cost a
+  tenth of that. It starts at 0.25 s (the A100 value, measured below) and moves by at
+  most a factor of 2 per completed call, so one outlier cannot reshuffle the queue;
+  calls already queued keep their level. See :mod:`autellix.boundaries`.
+  Why per-call service and not step time: service *is* the unit of the queue, so
+  the rule is the same whatever makes an engine slow (model, GPU, batch size,
+  context length or a busy CPU), and a fixed boundary in seconds fits one setup only
+  (on the tiny model a whole warm-up stayed in Q1 and PLAS degenerated to FCFS).
+  Measured on the calibrated Llama-3.1-8B/A100 profile (64 seats, light load): per-call
+  service p10/p50/p90 is 1.1/2.7/6.5 s for ShareGPT-like chat, 0.16/0.33/0.7 s for
+  BFCL-like ReAct and 0.3/0.7/1.7 s for LATS-like search; whole programs reach
+  12/57/171 s (chat p50/p90/max), 3/9/22 s (ReAct) and 106/246/325 s (LATS), so 12
+  doublings from the first boundary reach past the largest program and long
+  programs do not all pile into the last queue, where order degenerates to FCFS.
+  Explicit ``boundaries`` (engine-seconds) override this and stay fixed.
 * **Quanta** default to each queue's width (``hi - lo``; the last queue never
   demotes), so a call that runs through its quantum has attained the service of the
   next queue's lower bound.
@@ -30,6 +40,7 @@ service instead: the first boundary at a low quantile, doubling after it.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 
@@ -38,20 +49,61 @@ class ConfigError(ValueError):
     """A configuration value is invalid. The message says what to change."""
 
 
-DEFAULT_BOUNDARIES = tuple(0.25 * 2 ** i for i in range(12))  # 0.25 ... 512 s
+def geometric(first: float, levels: int) -> tuple[float, ...]:
+    """``levels - 1`` boundaries: ``first``, then doubling."""
+    return tuple(first * 2 ** i for i in range(levels - 1))
+
+
+def widths(boundaries) -> tuple[float, ...]:
+    """Default quanta: each queue's width; the last queue never demotes."""
+    lows = (0.0,) + tuple(boundaries)
+    return tuple(hi - lo for lo, hi in zip(lows, boundaries)) + (math.inf,)
+
+
+DEFAULT_BOUNDARIES = geometric(0.25, 13)  # 0.25 ... 512 s: the adaptive start, and the A100 value
 
 
 @dataclass(frozen=True)
 class QueueConfig:
-    boundaries: tuple[float, ...] = DEFAULT_BOUNDARIES
+    """``boundaries=None``: they follow observed call service (see module docstring)."""
+
+    boundaries: tuple[float, ...] | None = None
     quanta: tuple[float, ...] | None = None
     beta: float = 8.0
     starvation_floor: float = 1.0
     starvation: bool = True
+    levels: int = 13                  # K when the boundaries follow the engine
+    initial_boundary: float = 0.25    # first boundary before any call has completed
+    adapt_quantile: float = 0.1
+    adapt_window: int = 512
+    recompute_budget: float = 0.1     # rule 5 of autellix.preemption
+    recompute_horizon: float = 30.0   # engine-seconds
     _quanta: tuple[float, ...] = field(default=(), init=False, repr=False, compare=False)
+    _bounds: tuple[float, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        b = tuple(float(x) for x in self.boundaries)
+        if not (isinstance(self.levels, int) and self.levels >= 2):
+            raise ConfigError(f"levels must be an integer >= 2, got {self.levels!r}")
+        if not (self.initial_boundary > 0 and math.isfinite(self.initial_boundary)):
+            raise ConfigError(f"initial_boundary must be > 0 engine-seconds, got "
+                              f"{self.initial_boundary!r}")
+        if not 0 < self.adapt_quantile < 1:
+            raise ConfigError(f"adapt_quantile must be in (0, 1), got {self.adapt_quantile!r}")
+        if not (isinstance(self.adapt_window, int) and self.adapt_window >= 1):
+            raise ConfigError(f"adapt_window must be an integer >= 1, got {self.adapt_window!r}")
+        if not 0 <= self.recompute_budget <= 1:
+            raise ConfigError(f"recompute_budget must be in [0, 1], got {self.recompute_budget!r}")
+        if not self.recompute_horizon > 0:
+            raise ConfigError(f"recompute_horizon must be > 0 engine-seconds, got "
+                              f"{self.recompute_horizon!r}")
+        if self.boundaries is None:
+            if self.quanta is not None:
+                raise ConfigError("explicit quanta need explicit boundaries (adaptive "
+                                  "boundaries derive each quantum from its queue's width)")
+            b = geometric(self.initial_boundary, self.levels)
+        else:
+            b = tuple(float(x) for x in self.boundaries)
+            object.__setattr__(self, "boundaries", b)
         object.__setattr__(self, "boundaries", b)
         if any(x <= 0 for x in b):
             raise ConfigError(f"queue boundaries must be > 0 engine-seconds, got {b}")
@@ -59,8 +111,7 @@ class QueueConfig:
             raise ConfigError(f"queue boundaries must increase strictly, got {b}")
         k = len(b) + 1
         if self.quanta is None:
-            lows = (0.0,) + b
-            q = tuple(hi - lo for lo, hi in zip(lows, b)) + (math.inf,)
+            q = widths(b)
         else:
             q = tuple(float(x) for x in self.quanta)
             if len(q) != k:
@@ -69,34 +120,38 @@ class QueueConfig:
             if any(x <= 0 for x in q):
                 raise ConfigError(f"quanta must be > 0 engine-seconds, got {q}")
         object.__setattr__(self, "_quanta", q)
+        object.__setattr__(self, "_bounds", b)
         if not (self.beta > 0 and math.isfinite(self.beta)):
             raise ConfigError(f"beta must be a positive number, got {self.beta}")
         if not self.starvation_floor > 0:
             raise ConfigError(f"starvation_floor must be > 0, got {self.starvation_floor}")
 
     @property
+    def adaptive(self) -> bool:
+        return self.boundaries is None
+
+    @property
     def k(self) -> int:
-        return len(self.boundaries) + 1
+        return len(self._bounds) + 1
 
     def quantum(self, level: int) -> float:
         return self._quanta[level]
 
     def level_for(self, service: float) -> int:
         """Queue whose half-open range ``[lo, hi)`` contains ``service``."""
-        lo, hi = 0, len(self.boundaries)
-        while lo < hi:  # bisect_right on boundaries
-            mid = (lo + hi) // 2
-            if service < self.boundaries[mid]:
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo
+        return bisect.bisect_right(self._bounds, service)
 
     def to_dict(self) -> dict:
-        return {"boundaries": list(self.boundaries), "quanta": [q if math.isfinite(q) else "inf"
+        return {"boundaries": "adaptive" if self.boundaries is None else list(self.boundaries),
+                "initial_boundaries": list(self._bounds), "quanta": [q if math.isfinite(q) else "inf"
                                                                 for q in self._quanta],
                 "beta": self.beta, "starvation_floor": self.starvation_floor,
-                "starvation": self.starvation, "k": self.k}
+                "starvation": self.starvation, "k": self.k,
+                "recompute_budget": self.recompute_budget,
+                "recompute_horizon": self.recompute_horizon,
+                **({"initial_boundary": self.initial_boundary,
+                    "adapt_quantile": self.adapt_quantile, "adapt_window": self.adapt_window}
+                   if self.boundaries is None else {})}
 
     @classmethod
     def from_call_service(cls, samples, k: int = 10, quantile: float = 0.1, **kw) -> "QueueConfig":

@@ -22,6 +22,13 @@ Anti-starvation (only for calls below Q1 while waiting): a call is promoted when
 ``T_call`` are *window* counters that promotion resets; the call's lifetime service
 and wait are kept separately and are what the process table receives when the call
 finishes or is aborted.
+
+Levels and quanta come from a live :class:`autellix.boundaries.Boundaries` (fixed,
+or following the engine's completed-call service). The queue also keeps what the
+preemption rule (:mod:`autellix.preemption`) reads: whether a call was promoted,
+and, since its latest admission, its prefill cost and its run after the first
+token (the engine reports tokens with :meth:`MultiLevelQueue.token`). Engine time
+spent re-prefilling after an eviction goes to ``QEntry.recompute``, not to service.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from enum import Enum
 
 from sortedcontainers import SortedList
 
+from autellix import preemption
+from autellix.boundaries import Boundaries
 from autellix.config import QueueConfig
 from autellix.policies.base import Policy
 from autellix.process_table import ProcessTable
@@ -64,6 +73,15 @@ class QEntry:
     pos: tuple = ()
     demotions: int = 0
     promotions: int = 0
+    promoted: bool = False       # in its level by an anti-starvation promotion
+    evictions: int = 0           # priority or memory preemptions
+    recompute: float = 0.0       # engine-seconds spent re-prefilling after evictions
+    # since the latest admission (read by the preemption rule):
+    produced: bool = False       # a token was produced
+    prefill_paid: float = 0.0    # engine-seconds before that first token
+    ran: float = 0.0             # engine-seconds after it
+    admit_quantum: float = 0.0   # quantum of the admission level (finite)
+    recomputing: bool = False    # re-prefilling context it had before an eviction
 
 
 class MultiLevelQueue:
@@ -71,6 +89,7 @@ class MultiLevelQueue:
                  table: ProcessTable | None = None):
         self.policy = policy
         self.cfg = cfg or QueueConfig()
+        self.bounds = Boundaries(self.cfg)
         self.table = table if table is not None else ProcessTable(rule=policy.table_rule)
         self._order = SortedList()
         self._entries: dict[str, QEntry] = {}
@@ -78,6 +97,8 @@ class MultiLevelQueue:
         self._starve: list[tuple[float, int, str, int]] = []
         self._seq = itertools.count()
         self._starvation = policy.starvation if self.cfg.starvation else None
+        self._busy_s = 0.0       # decayed engine busy time (rule 5)
+        self._recompute_s = 0.0  # decayed time of steps with a recomputing call
 
     # ------------------------------------------------------------------ queries
     def __len__(self) -> int:
@@ -104,9 +125,9 @@ class MultiLevelQueue:
         if call_id in self._entries:
             raise ValueError(f"call {call_id!r} is already queued")
         t = self.table.call_arrived(pid, call_id, now, engine)
-        level = self.policy.initial_level(t.priority, self.cfg)
+        level = self.policy.initial_level(t.priority, self.bounds)
         e = QEntry(call_id=call_id, pid=pid, arrival=now, priority=t.priority, level=level,
-                   seq=next(self._seq), quantum_left=self.cfg.quantum(level),
+                   seq=next(self._seq), quantum_left=self.bounds.quantum(level),
                    remaining_work=remaining_work, wait_since=now)
         self._entries[call_id] = e
         self._by_prog.setdefault(pid, set()).add(call_id)
@@ -114,8 +135,9 @@ class MultiLevelQueue:
         self._arm(e)
         return e
 
-    def start(self, call_id: str, now: float) -> None:
-        """WAITING -> RUNNING (admitted into the batch)."""
+    def start(self, call_id: str, now: float, resumed: bool = False) -> None:
+        """WAITING -> RUNNING (admitted into the batch). ``resumed``: its KV came back
+        from swap, so nothing is recomputed."""
         e = self._entries[call_id]
         if e.state is CallState.RUNNING:
             return
@@ -125,6 +147,27 @@ class MultiLevelQueue:
         e.wait_since = None
         e.state = CallState.RUNNING
         e.version += 1  # cancels its starvation deadline
+        e.produced, e.prefill_paid, e.ran = False, 0.0, 0.0
+        e.admit_quantum = preemption.finite_quantum(self.bounds.quantum(e.level),
+                                                    self.bounds.last_finite_quantum())
+        e.recomputing = e.evictions > 0 and not resumed
+
+    def token(self, call_id: str) -> None:
+        """The engine produced a token for a running call (ends its prefill phase)."""
+        e = self._entries[call_id]
+        e.produced = True
+        e.recomputing = False
+
+    def may_evict(self, waiting_id: str, running_id: str) -> bool:
+        """The shared preemption rule (:mod:`autellix.preemption`, rules 1-5)."""
+        if self._recompute_s > self.cfg.recompute_budget * self._busy_s:
+            return False
+        return preemption.may_evict(self._entries[waiting_id], self._entries[running_id],
+                                    self.policy)
+
+    def recompute_share(self) -> float:
+        """Recent share of engine time in steps that re-prefilled evicted calls."""
+        return self._recompute_s / self._busy_s if self._busy_s > 0 else 0.0
 
     def preempt(self, call_id: str, now: float) -> None:
         """RUNNING -> WAITING (evicted from the batch); keeps its queue position."""
@@ -133,6 +176,7 @@ class MultiLevelQueue:
             return
         e.state = CallState.WAITING
         e.wait_since = now
+        e.evictions += 1
         self._arm(e)
 
     def charge(self, call_ids, dt: float, now: float) -> list[str]:
@@ -140,9 +184,22 @@ class MultiLevelQueue:
         demoted: list[str] = []
         if dt <= 0:
             return demoted
-        last = self.cfg.k - 1
+        last = self.bounds.k - 1
+        quantum = self.bounds.quantum
+        decay = math.exp(-dt / self.cfg.recompute_horizon)
+        self._busy_s = self._busy_s * decay + dt
+        self._recompute_s *= decay
+        recomputed = False
         for cid in call_ids:
             e = self._entries[cid]
+            if e.produced:
+                e.ran += dt
+            else:
+                e.prefill_paid += dt
+            if e.recomputing:  # waste the scheduler caused: not attained service
+                e.recompute += dt
+                recomputed = True
+                continue
             e.service += dt
             e.window_service += dt
             moved = False
@@ -150,7 +207,7 @@ class MultiLevelQueue:
                 e.quantum_left -= dt
                 while e.quantum_left <= 1e-12 and e.level < last:
                     e.level += 1
-                    e.quantum_left += self.cfg.quantum(e.level)
+                    e.quantum_left += quantum(e.level)
                     e.demotions += 1
                     moved = True
                 if moved:
@@ -159,11 +216,18 @@ class MultiLevelQueue:
             if moved or self.policy.rekey_on_service:
                 self._order.remove(e.pos)
                 self._place(e)
+        if recomputed:
+            self._recompute_s += dt
         return demoted
 
-    def finish(self, call_id: str, now: float) -> QEntry:
-        """Remove a finished *or aborted* call and fold it into the process table."""
+    def finish(self, call_id: str, now: float, completed: bool = True) -> QEntry:
+        """Remove a finished *or aborted* call and fold it into the process table.
+
+        Only completed calls feed adaptive boundaries (an aborted call's service is
+        partial)."""
         e = self._entries.pop(call_id)
+        if completed:
+            self.bounds.observe(e.service)
         self._order.remove(e.pos)
         if e.state is CallState.WAITING and e.wait_since is not None:
             e.wait += now - e.wait_since
@@ -197,9 +261,10 @@ class MultiLevelQueue:
             e.wait += now - e.wait_since
             e.wait_since = now
             e.level = 0
-            e.quantum_left = self.cfg.quantum(0)
+            e.quantum_left = self.bounds.quantum(0)
             e.seq = next(self._seq)
             e.promotions += 1
+            e.promoted = True
             e.version += 1
             self._place(e)
             out.append(cid)
@@ -238,5 +303,5 @@ class MultiLevelQueue:
         assert len(self._order) == len(self._entries), "order and entries disagree"
         for cid, e in self._entries.items():
             assert e.pos[-1] == cid and e.pos in self._order, f"{cid} misplaced"
-            assert 0 <= e.level < self.cfg.k
+            assert 0 <= e.level < self.bounds.k
             assert (e.wait_since is None) == (e.state is CallState.RUNNING)

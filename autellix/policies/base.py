@@ -12,14 +12,13 @@ Hooks:
   the level, which ``MultiLevelQueue`` supplies as a sequence number);
 * flags saying whether service demotes, whether the key changes as a call is served
   (``rekey_on_service``), which anti-starvation scope applies, which process-table
-  rule to use, and whether the policy needs clairvoyant knowledge (simulation only).
+  rule to use, whether the policy needs clairvoyant knowledge (simulation only), and
+  whether it may preempt at all (the rule itself: :mod:`autellix.preemption`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from autellix.config import QueueConfig
 
 
 @dataclass(frozen=True)
@@ -32,9 +31,11 @@ class Policy:
     starvation: str | None = None    # None, "program" or "call"
     rekey_on_service: bool = False   # sort key depends on attained call service (LAS)
     clairvoyant: bool = False        # needs the program's remaining work (SRPT)
+    preempts: bool = True            # may evict a running call for a better waiting one
 
-    def initial_level(self, program_service: float, cfg: QueueConfig) -> int:
-        return cfg.level_for(program_service) if self.multilevel else 0
+    def initial_level(self, program_service: float, bounds) -> int:
+        """``bounds``: the queue's live :class:`autellix.boundaries.Boundaries`."""
+        return bounds.level_for(program_service) if self.multilevel else 0
 
     def sort_key(self, entry) -> float:
         """Order inside a level; ties break by entry sequence (FCFS)."""

@@ -2,12 +2,11 @@
 whatever its program has received, demotes by its own service, and is promoted by
 call-level anti-starvation (its own wait over its own service)."""
 
-from autellix.config import QueueConfig
 from autellix.policies.base import Policy
 
 
 class _MLFQ(Policy):
-    def initial_level(self, program_service: float, cfg: QueueConfig) -> int:
+    def initial_level(self, program_service: float, bounds) -> int:
         return 0
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from autellix.mlq import MultiLevelQueue
+from autellix.preemption import guard_passed
 from autellix.sim.costmodel import CostModel
 from autellix.sim.kvcache import KVPool
 from autellix.sim.sim_config import EngineConfig
@@ -148,8 +149,18 @@ class SimEngine:
                 self._seal(c)
             if c.generated >= c.output:
                 done.append(c)
-        if self.mlq.charge(ids, dt, now):
+        mlq = self.mlq
+        if mlq.charge(ids, dt, now):
             self._dirty = True
+        waiting = len(self.calls) > len(self.running)
+        for cid in ids:  # every scheduled call that completed its prompt produced a token
+            c = self.calls[cid]
+            if c.generated > c.gen_at_admit:
+                e = mlq.get(cid)
+                if not e.produced:
+                    mlq.token(cid)
+                if waiting and not self._dirty and guard_passed(e):
+                    self._dirty = True  # a new eviction may be allowed now
         if done or (ids and self.mlq.policy.rekey_on_service):
             self._dirty = True
         for c in done:
@@ -205,21 +216,12 @@ class SimEngine:
         for c, _ in plan:
             if budget <= 0:
                 break
-            while len(self.running) >= cfg.max_num_seqs:
-                v = self._pop_victim(victims)
-                if v is None:
-                    break
+            chosen = self._victims_for(c, victims)
+            if chosen is None:
+                break  # strict order: nothing behind this call may jump it
+            for v in chosen:
+                victims.remove(v)
                 swap_s += self._preempt(v, now)
-            if len(self.running) >= cfg.max_num_seqs:
-                break
-            need = self._admission_blocks(c)
-            while kv.free < need:
-                v = self._pop_victim(victims)
-                if v is None:
-                    break
-                swap_s += self._preempt(v, now)
-            if kv.free < need:
-                break
             admitted = self._admit(c, now)
             if admitted is None:
                 break
@@ -227,19 +229,24 @@ class SimEngine:
             budget -= min(budget, c.seq_len - c.computed)
         return swap_s
 
-    def _pop_victim(self, victims: list) -> SimCall | None:
-        """Lowest-ranked running call behind the admitted one that may be evicted.
+    def _victims_for(self, c: SimCall, victims: list) -> list | None:
+        """Running calls to evict so that ``c`` is admitted, or None if it cannot be.
 
-        A call is never evicted before it has produced a token since its admission
-        (so never while recomputing its prompt): each admission yields at least one
-        token, which rules out preemption livelock.  Otherwise this is the paper's
-        strict order: any running call ranked behind (same level included, since a
-        demoted call enters its new level at the tail) may give way."""
-        for i in range(len(victims) - 1, -1, -1):
-            v = victims[i]
-            if v.generated > v.gen_at_admit:
-                return victims.pop(i)
-        return None
+        The shared rule (:func:`autellix.preemption.may_evict`) says which running
+        calls ``c`` may evict; the lowest-ranked go first, and only as many as ``c``
+        needs (a seat, then KV blocks). If even all of them would not make room,
+        nobody is evicted, as in the vLLM plug-in."""
+        seats = self.cfg.max_num_seqs - len(self.running)
+        free = self.kv.free - self._admission_blocks(c)
+        chosen: list = []
+        for v in reversed(victims):
+            if seats > 0 and free >= 0:
+                break
+            if self.mlq.may_evict(c.key, v.key):
+                chosen.append(v)
+                seats += 1
+                free += self.kv.freed_by(v.hashed, v.private)
+        return chosen if seats > 0 and free >= 0 else None
 
     def _admission_blocks(self, c: SimCall) -> int:
         if c.swapped:
@@ -283,7 +290,7 @@ class SimEngine:
         c.admit_seq = self._admits
         self.running[c.key] = c
         del self.waiting[c.key]
-        self.mlq.start(c.key, now)
+        self.mlq.start(c.key, now, resumed=swap_s > 0)
         return swap_s
 
     def _preempt(self, c: SimCall, now: float) -> float:
@@ -412,6 +419,12 @@ class SimEngine:
         if self.mlq.policy.demotes:
             qmin = min(self.mlq.get(c.key).quantum_left for c in batch)
             limit = min(limit, qmin)
+        if len(self.calls) > len(self.running) and self.mlq.policy.preempts:
+            for c in batch:  # a guard that passes may allow an eviction: decide then
+                e = self.mlq.get(c.key)
+                left = max(e.admit_quantum, e.prefill_paid) - e.ran
+                if e.produced and left > 0:
+                    limit = min(limit, left)
         if k <= 1:
             return 1
         ctx = sum(c.computed + 1 for c in batch)

@@ -51,6 +51,10 @@ class KVPool:
         """Blocks a prefix hit would newly occupy (cached ones; in-use ones are shared)."""
         return sum(1 for h in hashes if h not in self.ref)
 
+    def freed_by(self, hashed, n_private: int) -> int:
+        """Blocks that releasing a sequence would make allocatable (shared ones stay)."""
+        return n_private + sum(1 for h in hashed if self.ref.get(h, 0) == 1)
+
     def acquire_hits(self, hashes) -> None:
         for h in hashes:
             if h in self.ref:

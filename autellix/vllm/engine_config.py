@@ -21,6 +21,10 @@ Fields (units: engine-seconds unless said otherwise):
   thing stock vLLM never does). Always off for ``fcfs``.
 * ``table_ttl`` (s), ``table_max_entries``: bounds of the engine-local process table.
 * ``expire_interval`` (s): how often idle programs are expired and stray state swept.
+* ``boundaries``: ``null`` (the default) makes them follow the engine's observed call
+  service (:mod:`autellix.boundaries`); a list fixes them.
+* ``step_log``: a file path; one JSON line per engine step (batch composition and
+  duration, :mod:`autellix.vllm.step_log`), for ``autellix profile``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-from autellix.config import DEFAULT_BOUNDARIES, ConfigError, QueueConfig
+from autellix.config import ConfigError, QueueConfig
 
 CONFIG_KEY = "autellix"
 
@@ -36,7 +40,7 @@ CONFIG_KEY = "autellix"
 @dataclass(frozen=True)
 class AutellixEngineConfig:
     policy: str = "plas"
-    boundaries: tuple[float, ...] = DEFAULT_BOUNDARIES
+    boundaries: tuple[float, ...] | None = None
     quanta: tuple[float, ...] | None = None
     beta: float = 8.0
     starvation_floor: float = 1.0
@@ -46,6 +50,7 @@ class AutellixEngineConfig:
     table_ttl: float = 600.0
     table_max_entries: int = 100_000
     expire_interval: float = 5.0
+    step_log: str | None = None
 
     def __post_init__(self) -> None:
         from autellix.policies import POLICIES, REAL_ENGINE_POLICIES
@@ -57,9 +62,13 @@ class AutellixEngineConfig:
             raise ConfigError(f"autellix.policy: {self.policy!r} needs to know the future "
                               "(simulation only); a real engine can run "
                               f"{', '.join(REAL_ENGINE_POLICIES)}")
-        if isinstance(self.boundaries, (str, bytes)) or not hasattr(self.boundaries, "__iter__"):
-            raise ConfigError(f"autellix.boundaries must be a list of numbers, got {self.boundaries!r}")
-        object.__setattr__(self, "boundaries", tuple(self.boundaries))
+        if self.boundaries is not None:
+            if isinstance(self.boundaries, (str, bytes)) or not hasattr(self.boundaries, "__iter__"):
+                raise ConfigError("autellix.boundaries must be a list of numbers or null, got "
+                                  f"{self.boundaries!r}")
+            object.__setattr__(self, "boundaries", tuple(self.boundaries))
+        if self.step_log is not None and not (isinstance(self.step_log, str) and self.step_log):
+            raise ConfigError(f"autellix.step_log must be a file path, got {self.step_log!r}")
         if self.quanta is not None:
             if isinstance(self.quanta, (str, bytes)) or not hasattr(self.quanta, "__iter__"):
                 raise ConfigError(f"autellix.quanta must be a list of numbers, got {self.quanta!r}")
@@ -113,6 +122,6 @@ class AutellixEngineConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["boundaries"] = list(self.boundaries)
+        d["boundaries"] = None if self.boundaries is None else list(self.boundaries)
         d["quanta"] = None if self.quanta is None else list(self.quanta)
         return d

@@ -3,46 +3,51 @@
 ``--scheduler-cls autellix.vllm.scheduler.AutellixScheduler --scheduling-policy priority``
 (or ``AutellixAsyncScheduler`` where vLLM uses async scheduling, e.g. on GPUs).
 
-The policy itself lives in :class:`autellix.mlq.MultiLevelQueue` driven by a policy
-from :func:`autellix.policies.get_policy`; this module only translates between the
-queue and vLLM's scheduler state:
+The policy lives in :class:`autellix.mlq.MultiLevelQueue` driven by a policy from
+:func:`autellix.policies.get_policy`, and who may evict whom in
+:mod:`autellix.preemption`: the same code the simulator runs. This module only
+translates between them and vLLM's scheduler state, at O(batch + changes) per step:
 
 * **arrival** (``add_request``): program metadata is read from ``vllm_xargs``
-  (:mod:`autellix.vllm.metadata`). With a ``program_service`` from the gateway the
-  engine-local table entry is raised to ``max(local, given)`` before the call is
-  queued, so the call is placed by the program's global service.
-* **order**: before every vLLM ``schedule()`` each request's ``priority`` becomes its
-  rank in the queue (``0`` = first), so vLLM's waiting heap, which orders by
-  ``(priority, arrival_time, id)``, pops exactly in queue order. vLLM reads priority
-  only at heap push, so the heaps are re-heapified; ``running`` is sorted by rank,
-  because vLLM allocates slots (and, under memory pressure, picks victims) by it.
-* **preemption**: stock vLLM never evicts a running request for a better waiting one.
-  Before ``super().schedule()`` we evict the lowest-ranked running requests while the
-  best waiting request sits in a strictly higher queue level (by rank for single-level
-  policies) and cannot be admitted (sequence limit reached, or too few free KV
-  blocks), using vLLM's own ``_preempt_request`` so the victims appear in the step's
-  ``preempted_req_ids``. Same-level waiters never evict (vLLM preemption is recompute;
-  trading places at every quantum expiry thrashes).
+  (:mod:`autellix.vllm.metadata`) and the call is queued *before* vLLM enqueues it.
+  With a ``program_service`` from the gateway the engine-local table entry is raised
+  to ``max(local, given)``, so the call is placed by the program's global service.
+* **order**: vLLM's ``waiting`` and ``kv_holding_waiting`` queues are
+  :class:`autellix.vllm.request_queue.PositionQueue`s ordered by queue position
+  (O(log n) per arrival or promotion; no re-rank, no heapify). ``running`` is sorted
+  by position each step and each running request's ``priority`` is its rank there,
+  because vLLM walks ``running`` in list order and, under memory pressure, evicts
+  ``max(running, key=priority)``.
+* **preemption**: stock vLLM never evicts a running request for a better waiting
+  one. Before ``super().schedule()`` the heads of the waiting queue are taken lazily,
+  in order; for a head that does not fit (seats, token budget, or KV blocks by vLLM's
+  own accounting, :mod:`autellix.vllm.kv_fit`) the lowest-ranked running calls that
+  :func:`autellix.preemption.may_evict` allows are evicted, but only if the head then
+  fits, with vLLM's ``_preempt_request`` (so they appear in the step's
+  ``preempted_req_ids``). vLLM then admits the head in the same step. A head that
+  cannot be let in stops the pass: strict order.
 * **service** (engine-seconds): the wall time of each step, from the later of its
   ``schedule()`` and the previous ``update_from_output()`` to its own
   ``update_from_output()``, is charged to every request scheduled in it, prefill
-  chunks included (``MultiLevelQueue.charge``: demotion by quantum).
+  chunks included (``MultiLevelQueue.charge``: demotion by quantum; re-prefill after
+  an eviction is kept apart as recompute). A request that finished its prompt in a
+  step produced a token (``MultiLevelQueue.token``, read by the progress guard).
 * **state**: after ``schedule()`` the queue learns which calls vLLM actually runs
   (``start``/``preempt``); every freed request (finished or aborted, through vLLM's
   single ``_free_request`` path) is folded into the process table (``finish``).
   The table is bounded and expired periodically, and stray entries are swept.
+* **step records** (``step_log`` setting): one JSON line per step with its batch
+  composition and duration, for ``autellix profile``.
 
-``fcfs`` keeps vLLM's own order and never preempts for priority (stock behaviour);
-its calls are still accounted, so statistics are comparable.
+``fcfs`` keeps vLLM's own queues and order and never preempts for priority (stock
+behaviour); its calls are still accounted, so statistics are comparable.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import time
 from collections import OrderedDict
-from itertools import chain
 
 from vllm.v1.core.sched.async_scheduler import AsyncScheduler
 from vllm.v1.core.sched.request_queue import SchedulingPolicy
@@ -53,12 +58,16 @@ from autellix.config import ConfigError
 from autellix.mlq import MultiLevelQueue
 from autellix.policies import get_policy
 from autellix.process_table import ProcessTable
+from autellix.vllm import kv_fit
 from autellix.vllm.engine_config import AutellixEngineConfig
 from autellix.vllm.metadata import parse_call_meta
+from autellix.vllm.request_queue import PositionQueue
+from autellix.vllm.step_log import StepLog
 
 logger = logging.getLogger("vllm.autellix")  # under vLLM's log handler
 
 _ADMISSIBLE = (RequestStatus.WAITING, RequestStatus.PREEMPTED)
+_COMPLETED = (RequestStatus.FINISHED_STOPPED, RequestStatus.FINISHED_LENGTH_CAPPED)
 _MAX_INFLIGHT_STEPS = 16  # schedule() outputs awaiting update_from_output (async: 2)
 
 
@@ -79,13 +88,20 @@ class AutellixSchedulerMixin:
         table = ProcessTable(rule=policy.table_rule, ttl=cfg.table_ttl,
                              max_entries=cfg.table_max_entries)
         self.mlq = MultiLevelQueue(policy, cfg.queue_config(), table)
+        if cfg.reorders:  # vLLM's queues, ordered by queue position
+            position = self._ax_position
+            for name in ("waiting", "kv_holding_waiting"):
+                old = getattr(self, name)
+                q = PositionQueue(position)
+                q.prepend_requests(list(old))
+                setattr(self, name, q)
+        self._ax_steplog = StepLog(cfg.step_log) if cfg.step_log else None
         self.autellix_stats = {"calls": 0, "preemptions": 0, "promotions": 0,
                                "demotions": 0, "steps_charged": 0, "swept": 0}
         self._ax_running: set[str] = set()
         self._ax_inflight: OrderedDict[int, tuple[float, object]] = OrderedDict()
         self._ax_last_update = 0.0
         self._ax_steps = 0
-        self._ax_dirty = True
         self._ax_next_expire = float("-inf")  # first schedule() arms it
         self._ax_logged: dict = {}
         logger.info("autellix scheduler: %s", cfg.to_dict())
@@ -93,22 +109,22 @@ class AutellixSchedulerMixin:
     # ------------------------------------------------------------------ arrival
     def add_request(self, request) -> None:
         rid = request.request_id
-        is_new = rid not in self.requests
+        if rid not in self.requests and rid not in self.mlq:
+            # queued first, so that vLLM's PositionQueue can order it on enqueue
+            sp = request.sampling_params
+            meta = parse_call_meta(rid, getattr(sp, "extra_args", None) if sp is not None else None,
+                                   getattr(request, "session_id", None))
+            now = self.autellix_clock()
+            if meta.program_service is not None:
+                entry = self.mlq.table.entry(meta.program_id, now)
+                entry.service = max(entry.service, meta.program_service)
+            self.mlq.add(rid, meta.program_id, now)
+            self.autellix_stats["calls"] += 1
         super().add_request(request)
-        if not is_new or rid not in self.requests or rid in self.mlq:
-            return
-        sp = request.sampling_params
-        meta = parse_call_meta(rid, getattr(sp, "extra_args", None) if sp is not None else None,
-                               getattr(request, "session_id", None))
-        now = self.autellix_clock()
-        if meta.program_service is not None:
-            entry = self.mlq.table.entry(meta.program_id, now)
-            entry.service = max(entry.service, meta.program_service)
-        self.mlq.add(rid, meta.program_id, now)
-        self.autellix_stats["calls"] += 1
-        if self.autellix_config.reorders:
-            request.priority = len(self.mlq)  # provisional; exact rank set before scheduling
-            self._ax_dirty = True
+
+    def _ax_position(self, request_id: str):
+        mlq = self.mlq
+        return mlq.rank_key(request_id) if request_id in mlq else None
 
     # --------------------------------------------------------------- scheduling
     def schedule(self, *args, **kwargs):
@@ -121,11 +137,12 @@ class AutellixSchedulerMixin:
                 promoted = self.mlq.promote_starved(start)
                 if promoted:
                     self.autellix_stats["promotions"] += len(promoted)
-                    self._ax_dirty = True
-            if self._ax_dirty:
-                self._ax_rerank()
-            self.running.sort(key=_priority)
-            if policy_pass and cfg.preempt and self.running:
+                    for rid in promoted:
+                        self.waiting.reposition(rid)
+                        self.kv_holding_waiting.reposition(rid)
+            self._ax_sort_running()
+            if policy_pass and cfg.preempt and self.running and (
+                    self.waiting or self.kv_holding_waiting):
                 self._ax_preempt_for_waiting(start)
         if start >= self._ax_next_expire:
             self._ax_expire(start)
@@ -136,66 +153,66 @@ class AutellixSchedulerMixin:
             self._ax_inflight.popitem(last=False)
         return out
 
-    def _ax_rerank(self) -> None:
-        """priority := queue rank; restore the heap and running-list invariants."""
-        requests = self.requests
-        for rank, e in enumerate(self.mlq.ordered()):
-            req = requests.get(e.call_id)
-            if req is not None:
-                req.priority = rank
-        for q in (self.waiting, self.kv_holding_waiting):
-            heap = getattr(q, "_heap", None)
-            if heap is not None:
-                heapq.heapify(heap)
-        self._ax_dirty = False
+    def _ax_sort_running(self) -> None:
+        """``running`` in queue order; ``priority`` = rank among running (O(r log r))."""
+        position = self._ax_position
+        self.running.sort(key=lambda r: position(r.request_id) or (float("inf"),))
+        for i, r in enumerate(self.running):
+            r.priority = i
+
+    def _ax_heads(self):
+        """Waiting requests in the order vLLM admits them: block holders first."""
+        yield from self.kv_holding_waiting.heads()
+        yield from self.waiting.heads()
 
     def _ax_preempt_for_waiting(self, now: float) -> None:
-        """Evict lower-ranked running calls that stand in the way of better waiting ones."""
-        cap = getattr(self, "max_num_active_reqs", self.max_num_running_reqs)
-        slots = cap - len(self.running) - self.num_waiting_for_streaming_input
-        pool = self.kv_cache_manager.block_pool
-        reserved = 0
-        k = max(1, self.max_num_running_reqs)
-        heads = heapq.nsmallest(k, chain(_heap_of(self.kv_holding_waiting), _heap_of(self.waiting)),
-                                key=_priority)
-        victims = list(self.running)  # sorted by rank, best first
-        chunk = self.max_num_scheduled_tokens
-        for cand in heads:
-            if cand.status not in _ADMISSIBLE:
-                continue
-            need = -(-(min(cand.num_tokens, chunk) + 1) // self.block_size)
-            while not (slots > 0 and pool.get_num_free_blocks() - reserved >= need):
-                victim = victims[-1] if victims else None
-                if (victim is None or not self._ax_outranks(cand, victim)
-                        or victim.status != RequestStatus.RUNNING
-                        or not self._request_blocks_can_be_freed(victim)):
-                    return  # strict order: nothing behind this head may jump it
-                victims.pop()
-                self.running.remove(victim)
-                self._preempt_request(victim, now)
-                if victim.request_id in self.mlq:
-                    self.mlq.preempt(victim.request_id, now)
-                self._ax_running.discard(victim.request_id)
-                self.autellix_stats["preemptions"] += 1
-                slots += 1
-            slots -= 1
-            reserved += need
+        """Evict running calls that the rule lets a better waiting call replace.
 
-    def _ax_outranks(self, cand, victim) -> bool:
-        """May ``cand`` (waiting) evict ``victim`` (running)?
-
-        Multi-level policies: only from a strictly higher queue level. Inside one level
-        calls are served FCFS and a running call keeps its place, so a waiting call of
-        the same level never evicts it; otherwise every quantum expiry would trade
-        places with a same-level waiter, and each trade costs vLLM a recompute.
-        Single-level policies (``las``): by queue rank."""
+        Walks the waiting heads in order (lazily). A head that fits as things stand
+        is left to vLLM; for one that does not, the lowest-ranked running calls that
+        :func:`autellix.preemption.may_evict` allows are chosen until it would fit,
+        and evicted only if it then fits. The first head that cannot be let in ends
+        the pass (strict order, as vLLM's own admission loop)."""
         mlq = self.mlq
-        c, v = cand.request_id, victim.request_id
-        if c not in mlq or v not in mlq:
-            return False
-        if mlq.policy.multilevel:
-            return mlq.get(v).level > mlq.get(c).level
-        return victim.priority > cand.priority
+        cap = getattr(self, "max_num_active_reqs", self.max_num_running_reqs)
+        seats = cap - len(self.running) - self.num_waiting_for_streaming_input
+        free = self.kv_cache_manager.block_pool.get_num_free_blocks()
+        budget = self.max_num_scheduled_tokens
+        for r in self.running:
+            free -= kv_fit.growth_blocks(self, r)
+            budget -= kv_fit.step_tokens(self, r)
+        victims = list(self.running)  # best first
+        evict = []
+        for head in self._ax_heads():
+            if head.status not in _ADMISSIBLE or head.request_id not in mlq:
+                return  # vLLM would stop or skip here; do not evict around it
+            need = kv_fit.admission_blocks(self, head)
+            if seats > 0 and free >= need and budget > 0:
+                seats, free, budget = seats - 1, free - need, budget - 1
+                continue
+            chosen, s, f, b = [], seats, free, budget
+            for v in reversed(victims):
+                if s > 0 and f >= need and b > 0:
+                    break
+                if (v.status == RequestStatus.RUNNING and v.request_id in mlq
+                        and mlq.may_evict(head.request_id, v.request_id)
+                        and self._request_blocks_can_be_freed(v)):
+                    chosen.append(v)
+                    s += 1
+                    f += kv_fit.freeable_blocks(self, v) + kv_fit.growth_blocks(self, v)
+                    b += kv_fit.step_tokens(self, v)
+            if not (s > 0 and f >= need and b > 0):
+                break
+            for v in chosen:
+                victims.remove(v)
+            evict += chosen
+            seats, free, budget = s - 1, f - need, b - 1
+        for v in evict:  # after the walk: the heads must not change while it iterates
+            self.running.remove(v)
+            self._preempt_request(v, now)
+            mlq.preempt(v.request_id, now)
+            self._ax_running.discard(v.request_id)
+            self.autellix_stats["preemptions"] += 1
 
     def _ax_sync_running(self, now: float) -> None:
         """Tell the queue which calls vLLM runs now (it may also have preempted some)."""
@@ -213,18 +230,21 @@ class AutellixSchedulerMixin:
     def update_from_output(self, scheduler_output, model_runner_output):
         now = self.autellix_clock()
         rec = self._ax_inflight.pop(id(scheduler_output), None)
-        if rec is not None and rec[1] is scheduler_output and scheduler_output.num_scheduled_tokens:
+        scheduled = scheduler_output.num_scheduled_tokens
+        if rec is not None and rec[1] is scheduler_output and scheduled:
             dt = now - max(rec[0], self._ax_last_update)
-            mlq = self.mlq
-            ids = [rid for rid in scheduler_output.num_scheduled_tokens if rid in mlq]
+            mlq, requests = self.mlq, self.requests
+            ids = [rid for rid in scheduled if rid in mlq]
             if ids and dt > 0:
                 demoted = mlq.charge(ids, dt, now)
                 self.autellix_stats["steps_charged"] += 1
-                if demoted:
-                    self.autellix_stats["demotions"] += len(demoted)
-                    self._ax_dirty = True
-                elif mlq.policy.rekey_on_service:
-                    self._ax_dirty = True
+                self.autellix_stats["demotions"] += len(demoted)
+            for rid in ids:  # a request past its prompt sampled a token this step
+                req = requests.get(rid)
+                if req is not None and not req.is_prefill_chunk:
+                    mlq.token(rid)
+            if self._ax_steplog is not None:
+                self._ax_steplog.record(rec[0], dt, scheduled, requests)
         self._ax_last_update = now
         return super().update_from_output(scheduler_output, model_runner_output)
 
@@ -233,7 +253,8 @@ class AutellixSchedulerMixin:
         """vLLM's single exit for finished *and* aborted requests."""
         rid = request.request_id
         if rid in self.mlq:
-            self.mlq.finish(rid, self.autellix_clock())
+            self.mlq.finish(rid, self.autellix_clock(),
+                            completed=request.status in _COMPLETED)
         self._ax_running.discard(rid)
         return super()._free_request(request, *args, **kwargs)
 
@@ -246,7 +267,8 @@ class AutellixSchedulerMixin:
             self.mlq.finish(rid, now)
             self._ax_running.discard(rid)
         self.autellix_stats["swept"] += len(stray)
-        stats = dict(self.autellix_stats, queued=len(self.mlq), programs=len(self.mlq.table))
+        stats = dict(self.autellix_stats, queued=len(self.mlq), programs=len(self.mlq.table),
+                     first_boundary=round(self.mlq.bounds.boundaries[0], 4))
         if stats != self._ax_logged:
             self._ax_logged = stats
             logger.info("autellix: %s", " ".join(f"{k}={v}" for k, v in stats.items()))
@@ -256,15 +278,6 @@ class AutellixSchedulerMixin:
         return {e.call_id: {"pid": e.pid, "level": e.level, "state": e.state.value,
                             "service": e.service, "rank": i}
                 for i, e in enumerate(self.mlq.ordered())}
-
-
-def _priority(req) -> int:
-    return req.priority
-
-
-def _heap_of(queue):
-    heap = getattr(queue, "_heap", None)
-    return heap if heap is not None else list(queue)
 
 
 class AutellixScheduler(AutellixSchedulerMixin, Scheduler):

@@ -1,0 +1,45 @@
+"""Per-step records of the plug-in: batch composition and duration, as JSON lines.
+
+Enabled by the ``step_log`` setting (a file path; the engine's pid is appended when
+the path contains ``{pid}``). One line per charged step::
+
+    {"t": 12.34, "dt": 0.0123, "prefill_tokens": 512, "prefill_seqs": 1,
+     "decode_seqs": 7, "context_tokens": 9120, "scheduled_tokens": 519}
+
+``t`` is the step's start (the engine's monotonic clock), ``dt`` the engine-seconds
+charged for it (the same number the queue charges). ``context_tokens`` sums the
+attention context of the step's decodes (their computed tokens), which is what the
+cost model's decode-attention term multiplies; ``prefill_tokens`` counts the new
+prompt tokens of chunks in the step. ``autellix profile`` fits a cost model to these
+lines, so its durations are the engine's own, not a client's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+
+class StepLog:
+    def __init__(self, path: str):
+        self.path = path.replace("{pid}", str(os.getpid()))
+        self._fp = open(self.path, "a", buffering=1)  # noqa: SIM115 - lives with the engine
+
+    def record(self, start: float, dt: float, scheduled: dict, requests: dict) -> None:
+        prefill = pseqs = dseqs = ctx = 0
+        for rid, n in scheduled.items():
+            req = requests.get(rid)
+            # schedule() has already advanced num_computed_tokens by this step's tokens
+            if req is not None and req.num_computed_tokens - n < req.num_prompt_tokens:
+                prefill += n
+                pseqs += 1
+            else:
+                dseqs += 1
+                ctx += (req.num_computed_tokens - n) if req is not None else 0
+        self._fp.write(json.dumps({
+            "t": round(start, 6), "dt": round(dt, 7), "prefill_tokens": prefill,
+            "prefill_seqs": pseqs, "decode_seqs": dseqs, "context_tokens": ctx,
+            "scheduled_tokens": sum(scheduled.values())}) + "\n")
+
+    def close(self) -> None:
+        self._fp.close()
