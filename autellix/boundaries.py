@@ -1,19 +1,25 @@
-"""Live queue boundaries of one engine: fixed, or following its observed call service.
+"""Live queue boundaries of one engine: fixed, or in units of its measured step time.
 
 :class:`autellix.mlq.MultiLevelQueue` places and demotes calls through a
 ``Boundaries`` object, so the simulator and the vLLM plug-in use the same rule.
 
-With ``QueueConfig(boundaries=None)`` (the default) the first boundary tracks the
-``adapt_quantile`` (10th percentile) of the service of the engine's last
-``adapt_window`` (512) completed calls, and boundary ``i`` is ``first * 2**i``.
-Each completed call moves ``first`` toward that target by at most a factor of 2,
-so a few odd calls cannot reshuffle the queue, and it starts at
-``initial_boundary`` (0.25 s, the value measured on the A100 profile). Queued calls
-keep the level they were placed at; a new arrival and every demotion use the
-current boundaries and quanta (each queue's width).
+With ``QueueConfig(boundaries=None)`` (the default) the first boundary is
+``first_steps`` (16) times the engine's step time, the median duration of its last
+``adapt_window`` (512) steps, and boundary ``i`` is that times ``2**i``. A call's
+service is the time of the steps it was in, so in these units the queue looks the
+same on an A100 running Llama-3.1-8B (a 64-seat step takes about 20 ms, first
+boundary about 0.3 s, close to the 0.25 s measured there) and on a tiny CPU model
+whose steps take 2-20 ms depending on how busy the machine is.
 
-Aborted calls are not observed: their service is partial and would bias the
-quantile down.
+Why step time and not a quantile of completed-call service (tried first): which
+calls happen to complete moves a quantile, so a burst of short calls shrank the
+levels under calls already queued at the old ones, and a new short program landed
+at the same level as an old long one (seen end to end). Step time is a property of
+the engine, not of the traffic. It is re-read every 64 steps and moves by at most a
+factor of 2 each time, so levels drift slowly; it starts at ``initial_boundary``
+(0.25 s) until the first 64 steps. Calls already queued keep the level they were
+placed at; a new arrival and every demotion use the current boundaries and quanta
+(each queue's width).
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from sortedcontainers import SortedList
 from autellix.config import QueueConfig, geometric, widths
 
 MIN_FIRST, MAX_FIRST = 1e-4, 3600.0  # engine-seconds; keeps a broken clock from collapsing levels
-MAX_STEP = 2.0  # largest factor the first boundary moves per completed call
+MAX_STEP = 2.0  # largest factor the first boundary moves per update
+UPDATE_EVERY = 64  # steps between updates
 
 
 class Boundaries:
@@ -33,11 +40,12 @@ class Boundaries:
         self.cfg = cfg
         self.adaptive = cfg.adaptive
         self.k = cfg.k
-        self.first = cfg.initial_boundary
+        self.first = cfg._bounds[0]
         self._b = cfg._bounds
         self._q = cfg._quanta
         self._window: deque[float] = deque()
         self._sorted = SortedList()
+        self._since = 0
         self.updates = 0
 
     @property
@@ -62,17 +70,27 @@ class Boundaries:
     def last_finite_quantum(self) -> float:
         return self._q[-2] if len(self._q) > 1 else self._b[0]
 
-    def observe(self, service: float) -> None:
-        """A call completed with ``service`` engine-seconds (adaptive mode only)."""
-        if not self.adaptive or not service > 0:
+    def step_time(self) -> float | None:
+        """Median of the recent step durations (None before any step)."""
+        xs = self._sorted
+        return xs[len(xs) // 2] if xs else None
+
+    def observe_steps(self, seconds: float, steps: int = 1) -> None:
+        """The engine ran ``steps`` steps in ``seconds`` (adaptive mode only)."""
+        if not self.adaptive or not seconds > 0 or steps < 1:
             return
+        per = seconds / steps
         cfg = self.cfg
-        self._window.append(service)
-        self._sorted.add(service)
+        # one sample per report: a simulated run of k identical decode steps counts once
+        self._window.append(per)
+        self._sorted.add(per)
         if len(self._window) > cfg.adapt_window:
             self._sorted.remove(self._window.popleft())
-        xs = self._sorted
-        target = xs[min(len(xs) - 1, int(cfg.adapt_quantile * len(xs)))]
+        self._since += steps
+        if self._since < UPDATE_EVERY:
+            return
+        self._since = 0
+        target = cfg.first_steps * self.step_time()
         first = min(max(target, self.first / MAX_STEP), self.first * MAX_STEP)
         first = min(max(first, MIN_FIRST), MAX_FIRST)
         if first != self.first:
@@ -83,4 +101,4 @@ class Boundaries:
 
     def to_dict(self) -> dict:
         return {"adaptive": self.adaptive, "first": self._b[0], "k": self.k,
-                "boundaries": list(self._b), "observed": len(self._window)}
+                "boundaries": list(self._b), "step_time": self.step_time()}

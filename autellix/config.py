@@ -7,17 +7,15 @@ the vLLM plug-in).
 Defaults and why (the paper publishes none of these, §11 of our notes):
 
 * **Boundaries follow the engine** (``boundaries=None``, the default): the first
-  boundary sits at the 10th percentile of the service of the engine's last 512
-  completed calls, and the others double after it (K = 13 queues), so the levels
-  spread programs the same way on an A100 running Llama-3.1-8B (first boundary
-  about 0.25 s on the mixed workload) and on a tiny CPU model whose calls cost a
-  tenth of that. It starts at 0.25 s (the A100 value, measured below) and moves by at
-  most a factor of 2 per completed call, so one outlier cannot reshuffle the queue;
-  calls already queued keep their level. See :mod:`autellix.boundaries`.
-  Why per-call service and not step time: service *is* the unit of the queue, so
-  the rule is the same whatever makes an engine slow (model, GPU, batch size,
-  context length or a busy CPU), and a fixed boundary in seconds fits one setup only
-  (on the tiny model a whole warm-up stayed in Q1 and PLAS degenerated to FCFS).
+  boundary is 16 times the engine's measured step time (the median of its last 512
+  steps), and the others double after it (K = 13 queues), so the levels spread
+  programs the same way on an A100 running Llama-3.1-8B (a loaded 64-seat step takes
+  about 20 ms, so the first boundary is about 0.3 s) and on a tiny CPU model whose
+  steps take a few milliseconds. It starts at 0.25 s and is re-read every 64 steps,
+  moving by at most a factor of 2; calls already queued keep their level. See
+  :mod:`autellix.boundaries` (also for why not a quantile of call service). A fixed
+  boundary in seconds fits one setup only: on the tiny model a whole warm-up stayed
+  in Q1 and PLAS degenerated to FCFS.
   Measured on the calibrated Llama-3.1-8B/A100 profile (64 seats, light load): per-call
   service p10/p50/p90 is 1.1/2.7/6.5 s for ShareGPT-like chat, 0.16/0.33/0.7 s for
   BFCL-like ReAct and 0.3/0.7/1.7 s for LATS-like search; whole programs reach
@@ -73,9 +71,9 @@ class QueueConfig:
     starvation_floor: float = 1.0
     starvation: bool = True
     levels: int = 13                  # K when the boundaries follow the engine
-    initial_boundary: float = 0.25    # first boundary before any call has completed
-    adapt_quantile: float = 0.1
-    adapt_window: int = 512
+    initial_boundary: float = 0.25    # first boundary before the first 64 steps
+    first_steps: float = 16.0         # first boundary, in engine step times
+    adapt_window: int = 512           # steps whose median is the step time
     recompute_budget: float = 0.1     # rule 5 of autellix.preemption
     recompute_horizon: float = 30.0   # engine-seconds
     _quanta: tuple[float, ...] = field(default=(), init=False, repr=False, compare=False)
@@ -87,8 +85,8 @@ class QueueConfig:
         if not (self.initial_boundary > 0 and math.isfinite(self.initial_boundary)):
             raise ConfigError(f"initial_boundary must be > 0 engine-seconds, got "
                               f"{self.initial_boundary!r}")
-        if not 0 < self.adapt_quantile < 1:
-            raise ConfigError(f"adapt_quantile must be in (0, 1), got {self.adapt_quantile!r}")
+        if not (self.first_steps > 0 and math.isfinite(self.first_steps)):
+            raise ConfigError(f"first_steps must be a positive number, got {self.first_steps!r}")
         if not (isinstance(self.adapt_window, int) and self.adapt_window >= 1):
             raise ConfigError(f"adapt_window must be an integer >= 1, got {self.adapt_window!r}")
         if not 0 <= self.recompute_budget <= 1:
@@ -104,7 +102,6 @@ class QueueConfig:
         else:
             b = tuple(float(x) for x in self.boundaries)
             object.__setattr__(self, "boundaries", b)
-        object.__setattr__(self, "boundaries", b)
         if any(x <= 0 for x in b):
             raise ConfigError(f"queue boundaries must be > 0 engine-seconds, got {b}")
         if any(b2 <= b1 for b1, b2 in zip(b, b[1:])):
@@ -150,7 +147,7 @@ class QueueConfig:
                 "recompute_budget": self.recompute_budget,
                 "recompute_horizon": self.recompute_horizon,
                 **({"initial_boundary": self.initial_boundary,
-                    "adapt_quantile": self.adapt_quantile, "adapt_window": self.adapt_window}
+                    "first_steps": self.first_steps, "adapt_window": self.adapt_window}
                    if self.boundaries is None else {})}
 
     @classmethod

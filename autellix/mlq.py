@@ -179,11 +179,13 @@ class MultiLevelQueue:
         e.evictions += 1
         self._arm(e)
 
-    def charge(self, call_ids, dt: float, now: float) -> list[str]:
-        """Add ``dt`` engine-seconds to each call (one engine step). Returns demoted ids."""
+    def charge(self, call_ids, dt: float, now: float, steps: int = 1) -> list[str]:
+        """Add ``dt`` engine-seconds to each call (``steps`` engine steps; the simulator
+        advances several decode steps at once). Returns demoted ids."""
         demoted: list[str] = []
         if dt <= 0:
             return demoted
+        self.bounds.observe_steps(dt, steps)
         last = self.bounds.k - 1
         quantum = self.bounds.quantum
         decay = math.exp(-dt / self.cfg.recompute_horizon)
@@ -220,14 +222,9 @@ class MultiLevelQueue:
             self._recompute_s += dt
         return demoted
 
-    def finish(self, call_id: str, now: float, completed: bool = True) -> QEntry:
-        """Remove a finished *or aborted* call and fold it into the process table.
-
-        Only completed calls feed adaptive boundaries (an aborted call's service is
-        partial)."""
+    def finish(self, call_id: str, now: float) -> QEntry:
+        """Remove a finished *or aborted* call and fold it into the process table."""
         e = self._entries.pop(call_id)
-        if completed:
-            self.bounds.observe(e.service)
         self._order.remove(e.pos)
         if e.state is CallState.WAITING and e.wait_since is not None:
             e.wait += now - e.wait_since

@@ -60,14 +60,15 @@ class Harness:
     """A vLLM scheduler plus helpers to add calls and run steps."""
 
     def __init__(self, model_dir, autellix: dict | None, *, max_num_seqs=4, num_blocks=200,
-                 vllm_policy="priority", cls=AutellixScheduler, async_scheduling=False):
+                 vllm_policy="priority", cls=AutellixScheduler, async_scheduling=False,
+                 chunk=2048, prefix_caching=True):
         model = ModelConfig(model=model_dir, skip_tokenizer_init=True, dtype="float16",
                             max_model_len=2048)
-        sched = SchedulerConfig(max_num_seqs=max_num_seqs, max_num_batched_tokens=2048,
+        sched = SchedulerConfig(max_num_seqs=max_num_seqs, max_num_batched_tokens=chunk,
                                 max_model_len=2048, enable_chunked_prefill=True,
                                 async_scheduling=async_scheduling, policy=vllm_policy,
                                 is_encoder_decoder=False, scheduler_cls=cls)
-        cache = CacheConfig(block_size=BLOCK, enable_prefix_caching=True)
+        cache = CacheConfig(block_size=BLOCK, enable_prefix_caching=prefix_caching)
         extra = {} if autellix is None else {"autellix": autellix}
         vcfg = VllmConfig(scheduler_config=sched, model_config=model, cache_config=cache,
                           additional_config=extra)

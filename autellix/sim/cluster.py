@@ -278,7 +278,7 @@ class Simulation:
             for c in list(eng.calls.values()):
                 if c.running:
                     eng._preempt(c, now)
-                e = eng.mlq.finish(c.key, now, completed=False)
+                e = eng.mlq.finish(c.key, now)
                 pid, cid = c.key.split("/", 1)
                 rec = CallRecord(pid, cid, c.issue, now, c.prompt, c.output, engine=str(eng.idx),
                                  wait=e.wait, service=e.service, status="aborted",

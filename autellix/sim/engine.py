@@ -150,7 +150,7 @@ class SimEngine:
             if c.generated >= c.output:
                 done.append(c)
         mlq = self.mlq
-        if mlq.charge(ids, dt, now):
+        if mlq.charge(ids, dt, now, steps=k):
             self._dirty = True
         waiting = len(self.calls) > len(self.running)
         for cid in ids:  # every scheduled call that completed its prompt produced a token

@@ -67,7 +67,6 @@ from autellix.vllm.step_log import StepLog
 logger = logging.getLogger("vllm.autellix")  # under vLLM's log handler
 
 _ADMISSIBLE = (RequestStatus.WAITING, RequestStatus.PREEMPTED)
-_COMPLETED = (RequestStatus.FINISHED_STOPPED, RequestStatus.FINISHED_LENGTH_CAPPED)
 _MAX_INFLIGHT_STEPS = 16  # schedule() outputs awaiting update_from_output (async: 2)
 
 
@@ -253,8 +252,7 @@ class AutellixSchedulerMixin:
         """vLLM's single exit for finished *and* aborted requests."""
         rid = request.request_id
         if rid in self.mlq:
-            self.mlq.finish(rid, self.autellix_clock(),
-                            completed=request.status in _COMPLETED)
+            self.mlq.finish(rid, self.autellix_clock())
         self._ax_running.discard(rid)
         return super()._free_request(request, *args, **kwargs)
 
