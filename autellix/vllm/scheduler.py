@@ -56,6 +56,7 @@ from vllm.v1.request import RequestStatus
 
 from autellix.config import ConfigError
 from autellix.mlq import MultiLevelQueue
+from autellix.preemption import eviction_class
 from autellix.policies import get_policy
 from autellix.process_table import ProcessTable
 from autellix.vllm import kv_fit
@@ -171,20 +172,29 @@ class AutellixSchedulerMixin:
         is left to vLLM; for one that does not, the lowest-ranked running calls that
         :func:`autellix.preemption.may_evict` allows are chosen until it would fit,
         and evicted only if it then fits. The first head that cannot be let in ends
-        the pass (strict order, as vLLM's own admission loop)."""
+        the pass (strict order, as vLLM's own admission loop). Block and token
+        totals are computed only once a head needs them, and the victim scan stops
+        at the first running call of the head's class or better, so a saturated
+        engine with nothing to evict pays O(1) here."""
         mlq = self.mlq
+        policy = mlq.policy
         cap = getattr(self, "max_num_active_reqs", self.max_num_running_reqs)
         seats = cap - len(self.running) - self.num_waiting_for_streaming_input
-        free = self.kv_cache_manager.block_pool.get_num_free_blocks()
-        budget = self.max_num_scheduled_tokens
-        for r in self.running:
-            free -= kv_fit.growth_blocks(self, r)
-            budget -= kv_fit.step_tokens(self, r)
+        free = budget = None  # computed on first use
         victims = list(self.running)  # best first
         evict = []
         for head in self._ax_heads():
             if head.status not in _ADMISSIBLE or head.request_id not in mlq:
-                return  # vLLM would stop or skip here; do not evict around it
+                break  # vLLM would stop or skip here; do not evict around it
+            head_class = eviction_class(mlq.get(head.request_id), policy)
+            if seats <= 0 and not self._ax_any_victim(head, head_class, victims):
+                break  # a full engine with nobody this head may evict: the common case
+            if free is None:
+                free = self.kv_cache_manager.block_pool.get_num_free_blocks()
+                budget = self.max_num_scheduled_tokens
+                for r in self.running:
+                    free -= kv_fit.growth_blocks(self, r)
+                    budget -= kv_fit.step_tokens(self, r)
             need = kv_fit.admission_blocks(self, head)
             if seats > 0 and free >= need and budget > 0:
                 seats, free, budget = seats - 1, free - need, budget - 1
@@ -193,8 +203,12 @@ class AutellixSchedulerMixin:
             for v in reversed(victims):
                 if s > 0 and f >= need and b > 0:
                     break
-                if (v.status == RequestStatus.RUNNING and v.request_id in mlq
-                        and mlq.may_evict(head.request_id, v.request_id)
+                rid = v.request_id
+                if rid not in mlq:
+                    continue
+                if not head_class < eviction_class(mlq.get(rid), policy):
+                    break  # ranked order: nobody further up is evictable either
+                if (v.status == RequestStatus.RUNNING and mlq.may_evict(head.request_id, rid)
                         and self._request_blocks_can_be_freed(v)):
                     chosen.append(v)
                     s += 1
@@ -212,6 +226,19 @@ class AutellixSchedulerMixin:
             mlq.preempt(v.request_id, now)
             self._ax_running.discard(v.request_id)
             self.autellix_stats["preemptions"] += 1
+
+    def _ax_any_victim(self, head, head_class, victims) -> bool:
+        """Whether the rule lets ``head`` evict any of ``victims`` (ranked best first)."""
+        mlq, policy = self.mlq, self.mlq.policy
+        for v in reversed(victims):
+            rid = v.request_id
+            if rid not in mlq:
+                continue
+            if not head_class < eviction_class(mlq.get(rid), policy):
+                return False
+            if mlq.may_evict(head.request_id, rid):
+                return True
+        return False
 
     def _ax_sync_running(self, now: float) -> None:
         """Tell the queue which calls vLLM runs now (it may also have preempted some)."""
