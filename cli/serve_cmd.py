@@ -61,7 +61,7 @@ def serve(*, engines: int = 1, policy: str = "plas", model: str | None = None,
 
     console = Console(stderr=True)
     gw_app = _gateway_app([f"http://127.0.0.1:{port + i}" for i in range(engines)], balancer,
-                          console) if gateway else None
+                          console, policy) if gateway else None
     if gw_app is not None:
         _check_port(gateway_port, "--gateway-port")
     stop = threading.Event()
@@ -119,15 +119,17 @@ def _wait(eng, timeout: float, stop: threading.Event) -> None:
                 raise
 
 
-def _gateway_app(urls, balancer: str, console):
-    """The gateway's app, built before any engine starts so a bad setting fails fast."""
+def _gateway_app(urls, balancer: str, console, policy: str = ""):
+    """The gateway's app, built before any engine starts so a bad setting fails fast.
+
+    It is told the engines' policy, which it reports in ``/v1/models`` for clients."""
     try:
         from autellix.gateway import GatewayConfigError, create_app
     except ImportError:  # pragma: no cover - the gateway ships with autellix
         console.print("[yellow]gateway not available; serving engines only[/]")
         return None
     try:
-        return create_app(urls, balancer)
+        return create_app(urls, balancer, engine_policy=policy)
     except (GatewayConfigError, ValueError) as e:
         _fail(f"gateway: {e}")
 
