@@ -3,7 +3,8 @@
 Open-loop, like the paper (§6.1): program arrivals are Poisson at ``rate`` programs/s
 (``numpy.random.default_rng(seed)``; the first program arrives at t = 0). Inside a
 program a call is issued once all its parents have finished, plus its
-``tool_delay``; a call whose parent failed is never issued.
+``tool_delay`` (capped at ``max_tool_delay`` when given: long tool runs and human
+pauses can be cut for a quick run); a call whose parent failed is never issued.
 
 Prompts (:mod:`autellix.replay_fit`): deterministic word-per-token text of the
 recorded lengths that shares the program's growing context, so prefix caching
@@ -91,10 +92,12 @@ async def _endpoint_info(http: httpx.AsyncClient, root: str, model: str | None) 
     r = await http.get(f"{root}/v1/models")
     r.raise_for_status()
     doc = r.json()
-    data = doc.get("data") or []
+    data = doc.get("data") if isinstance(doc, dict) else None
     if not data and model is None:
         raise RuntimeError(f"{root}/v1/models lists no model")
-    entry = next((d for d in data if d.get("id") == model), data[0] if data else {})
+    data = [d for d in data or () if isinstance(d, dict)]
+    entry = next((d for d in data if d.get("id") == model), None if model or not data else data[0])
+    entry = entry or {}  # a model the endpoint does not list: no length known
     meta = doc.get("autellix") if isinstance(doc.get("autellix"), dict) else {}
     return EndpointInfo(model=model or entry["id"],
                         max_model_len=_positive_int(entry.get("max_model_len")),
@@ -117,6 +120,7 @@ class _Replayer:
         self.shaping, self.priority_mode, self.timeout, self.tag = (
             shaping, priority_mode, timeout, tag)
         self.progress, self.t0 = progress, 0.0
+        self.max_tool_delay: float | None = None
         self.calls: list[CallRecord] = []
 
     def now(self) -> float:
@@ -136,8 +140,10 @@ class _Replayer:
                     await done[p].wait()
                 if any(recs.get(p) is None or recs[p].status != "completed" for p in c.parents):
                     return
-                if c.tool_delay:
-                    await asyncio.sleep(c.tool_delay)
+                delay = c.tool_delay if self.max_tool_delay is None \
+                    else min(c.tool_delay, self.max_tool_delay)
+                if delay:
+                    await asyncio.sleep(delay)
                 rec, is_gw = await self.call(prog, c, text, served[0])
                 gateway[0] |= is_gw
                 recs[c.id] = rec
@@ -242,6 +248,7 @@ async def replay_programs(programs: list[Program], endpoint: str, *, rate: float
                           max_prompt_tokens: int | None = None,
                           max_output_tokens: int | None = None,
                           max_model_len: int | None = None, fit: bool = True,
+                          max_tool_delay: float | None = None,
                           priority_mode: bool = False, program_prefix: str | None = None,
                           ) -> tuple[list[ProgramRecord], list[CallRecord]]:
     """Replay ``programs`` open-loop; returns (program records, call records).
@@ -258,6 +265,8 @@ async def replay_programs(programs: list[Program], endpoint: str, *, rate: float
         raise ValueError(f"api must be 'completions' or 'chat', got {api!r}")
     if not timeout > 0:
         raise ValueError("timeout must be > 0 seconds")
+    if max_tool_delay is not None and not max_tool_delay >= 0:
+        raise ValueError(f"max_tool_delay must be >= 0 seconds, got {max_tool_delay}")
     PromptShaping(scale, max_prompt_tokens, max_output_tokens, max_model_len)  # validate early
     arrivals = poisson_arrivals(len(programs), rate, seed)
     tag = f"{uuid.uuid4().hex[:8]}-" if program_prefix is None else program_prefix
@@ -282,6 +291,7 @@ async def replay_programs(programs: list[Program], endpoint: str, *, rate: float
             model, max_model_len = info.model, max_model_len or info.max_model_len
         shaping = PromptShaping(scale, max_prompt_tokens, max_output_tokens, max_model_len, fit)
         rp = _Replayer(http, root, model, api, shaping, priority_mode, timeout, tag, progress)
+        rp.max_tool_delay = max_tool_delay
         rp.t0 = time.monotonic()
         report()
         records = await asyncio.gather(*(rp.program(p, a, snap, report)

@@ -59,6 +59,8 @@ def register(app: typer.Typer) -> None:
         max_failed: int = typer.Option(DEFAULT_MAX_FAILED, min=0,
                                        help="exit 1 when more programs than this fail "
                                             "(default 0: any lost program fails the run)"),
+        max_tool_delay: float = typer.Option(None, min=0,
+                                             help="cap each call's tool delay, s (a quick run)"),
         scale: float = typer.Option(1.0, help="multiply every token count first"),
         timeout: float = typer.Option(300.0, help="seconds before a call counts as failed"),
         priority: bool = typer.Option(False, "--priority",
@@ -112,7 +114,8 @@ def register(app: typer.Typer) -> None:
                                       api=api, progress=on_progress, timeout=timeout,
                                       scale=scale, max_prompt_tokens=max_prompt_tokens,
                                       max_output_tokens=max_output_tokens,
-                                      max_model_len=context, fit=fit, priority_mode=priority)
+                                      max_model_len=context, fit=fit,
+                                      max_tool_delay=max_tool_delay, priority_mode=priority)
             except (ValueError, RuntimeError, httpx.HTTPError, OSError) as e:
                 error = e
         if error is not None:
@@ -131,7 +134,8 @@ def register(app: typer.Typer) -> None:
                   "max_prompt_tokens": max_prompt_tokens, "max_output_tokens": max_output_tokens,
                   "max_model_len": context, "max_model_len_source":
                       "--max-model-len" if max_model_len else ("endpoint" if context else None),
-                  "fit": fit, "max_failed": max_failed, "scale": scale, "timeout": timeout,
+                  "fit": fit, "max_failed": max_failed, "max_tool_delay": max_tool_delay,
+                  "scale": scale, "timeout": timeout,
                   "priority": priority, "label": policy, "endpoint_policy": info.policy,
                   "balancer": info.balancer, "argv": sys.argv}
         path = write_run(Path(out), config, progs, calls, [summary])

@@ -125,3 +125,13 @@ def test_replay_failures_are_recorded_and_never_hang(engines):
     progs, calls = replay([chain("p0")], "http://127.0.0.1:18697", rate=1.0, seed=0,
                           model="tiny", timeout=2)
     assert progs[0].status == "failed" and "ConnectError" in calls[0].error
+
+
+def test_max_tool_delay_caps_each_tool_delay_and_keeps_dependencies(engines):
+    slow = Program("slow", (Call("a", (), 0, 5, 2), Call("b", ("a",), 7, 3, 2, 3600.0)))
+    progs, calls = replay([slow], engines[0].url, rate=100.0, seed=0, model="tiny",
+                          max_tool_delay=0.0)  # an hour-long tool run, skipped
+    assert progs[0].status == "completed" and [c.call_id for c in calls] == ["a", "b"]
+    assert calls[1].issue >= calls[0].finish
+    with pytest.raises(ValueError, match="max_tool_delay"):
+        replay([slow], engines[0].url, rate=1.0, seed=0, model="tiny", max_tool_delay=-1)

@@ -162,3 +162,22 @@ def test_the_policy_comes_from_the_gateway_and_label_overrides_it(app, tmp_path)
         engine.stop()
     assert r.exit_code == 0 and "policy atlas" in r.output and "balancer autellix" in r.output
     assert r2.exit_code == 0 and "policy my-run" in r2.output and "atlas" not in r2.output
+
+
+@pytest.mark.parametrize("error,kind", [
+    ("HTTP 400: The decoder prompt (length 2211) is longer than the maximum model length of "
+     "2048. Make sure that `max_model_len` is no smaller than the number of text tokens.",
+     "context length exceeded"),
+    ("HTTP 400: Input length (2387) exceeds model's maximum context length (2048).",
+     "context length exceeded"),
+    ("HTTP 400: This model's maximum context length is 2048 tokens. However, you requested "
+     "2391 tokens", "context length exceeded"),
+    ("timed out after 300 s", "timed out"),
+    ("ConnectError: [Errno 111] Connection refused", "connection: ConnectError"),
+    ("RemoteProtocolError: peer closed connection", "connection: RemoteProtocolError"),
+    ("HTTP 503: no healthy engine is available", "HTTP 503"),
+])
+def test_failure_kinds_name_what_to_fix(error, kind):
+    from autellix.replay_report import failure_kind
+
+    assert failure_kind(error) == kind
