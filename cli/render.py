@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -38,9 +39,7 @@ def _ms(x) -> str:
 
 def _run_name(s, varying) -> str:
     """The identity parts that differ between rows: ``policy / balancer @rate engine``."""
-    parts = [x for x in (s.policy if "policy" in varying else "",
-                         s.balancer if "balancer" in varying else "") if x or len(varying) == 1]
-    name = " / ".join(p or "-" for p in parts)
+    name = " / ".join(getattr(s, k) or "-" for k in ("policy", "balancer") if k in varying)
     if "rate" in varying:
         name += f" @{s.rate:g}"
     if "engine" in varying:
@@ -62,7 +61,7 @@ def summary_table(summaries, title: str = "results") -> Table:
     varying = [k for k in _IDENTITY if len({ident[k](s) for s in summaries}) > 1]
     fixed = [f"{k} {ident[k](summaries[0])}" + (" prog/s" if k == "rate" else "")
              for k in _IDENTITY if k not in varying and summaries]
-    caption = "  ".join(fixed)
+    caption = escape("  ".join(fixed))
     note = "tok-lat: program e2e / its output tokens, ms"
     t = Table(title=title, caption=f"{caption}\n{note}" if caption else note,
               box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False,
@@ -77,7 +76,7 @@ def summary_table(summaries, title: str = "results") -> Table:
         t.add_column(col.replace(" ", "\n"), justify="right", no_wrap=True)
     for s in summaries:
         tl = s.token_latency
-        t.add_row(*([_run_name(s, varying)] if varying else []), f"{s.completed}/{s.n_programs}",
+        t.add_row(*([escape(_run_name(s, varying))] if varying else []), f"{s.completed}/{s.n_programs}",
                   f"{s.failed}/{s.aborted}", *(_ms(tl[q] * 1e3) for q in ("mean", "p95", "p99")),
                   _f(s.e2e["mean"], ".2f"), _f(s.programs_per_s, ".3f"))
     return t
@@ -92,7 +91,7 @@ def failure_table(reasons, title: str = "failed calls") -> Table:
     t.add_column("example", overflow="fold", ratio=1)
     for r in reasons:
         ex = r.example if len(r.example) <= 160 else r.example[:160].rsplit(" ", 1)[0] + " ..."
-        t.add_row(r.kind, str(r.calls), str(r.programs), ex)
+        t.add_row(escape(r.kind), str(r.calls), str(r.programs), escape(ex))
     return t
 
 

@@ -142,9 +142,9 @@ def register(app: typer.Typer) -> None:
         why = verdict(progs, calls, max_failed)
         stdout = Console()
         if not (calls and failed_calls == len(calls)):  # all dashes otherwise
-            stdout.print(summary_table([summary], f"replay {name} @ {rate:g} programs/s"))
+            stdout.print(summary_table([summary], f"replay {name}"))
         stdout.print(fit_line(calls, context, fit, "--max-model-len's" if max_model_len
-                              else "the endpoint's"))
+                              else "the endpoint's"), markup=False)
         reasons = failure_reasons(calls)
         if reasons:
             stdout.print(failure_table(reasons, f"failed calls ({failed_calls} of {len(calls)})"))

@@ -71,3 +71,15 @@ def test_failure_table_fits_80_columns():
                                  FailureReason("timed out", 1, 1, "timed out after 300 s")]), 80)
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
     assert "context length exceeded" in text and "120" in text and "programs" in text
+
+
+def test_messages_and_labels_render_literally_not_as_markup():
+    text = render(failure_table([FailureReason("HTTP 500", 1, 1, "[/oops] [bold]x[/bold]")]), 80)
+    assert "[/oops] [bold]x[/bold]" in text
+    assert "policy [my-run]" in render(summary_table([summary(policy="[my-run]")], "t"), 80)
+
+
+def test_rows_that_differ_only_in_rate_are_named_by_rate():
+    text = render(summary_table([summary(rate=0.5), summary(rate=2)], "t"), 80)
+    assert "@0.5" in text and "@2" in text and "- / -" not in text
+    assert "policy plas" in text  # still in the caption
