@@ -48,7 +48,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(None, help="output folder (default results/replay/<run>)"),
         model: str = typer.Option(None, help="model name (default: the endpoint's first)"),
         api: str = typer.Option("completions", help="completions or chat"),
-        max_prompt_tokens: int = typer.Option(None, help="clip longer prompts (keep prefix)"),
+        max_prompt_tokens: int = typer.Option(None, help="clip prompts to this many tokens "
+                                                         "(as the fit does)"),
         max_output_tokens: int = typer.Option(None, help="cap each call's output tokens"),
         max_model_len: int = typer.Option(None, help="context to fit calls to (default: the "
                                                      "max_model_len the endpoint reports)"),
@@ -58,7 +59,7 @@ def register(app: typer.Typer) -> None:
                                       "those calls instead"),
         max_failed: int = typer.Option(DEFAULT_MAX_FAILED, min=0,
                                        help="exit 1 when more programs than this fail "
-                                            "(default 0: any lost program fails the run)"),
+                                            "(0: any lost program fails the run)"),
         max_tool_delay: float = typer.Option(None, min=0,
                                              help="cap each call's tool delay, s (a quick run)"),
         scale: float = typer.Option(1.0, help="multiply every token count first"),
