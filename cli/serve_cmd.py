@@ -124,6 +124,13 @@ def _wait(eng, timeout: float, stop: threading.Event) -> None:
                 raise
 
 
+# The gateway marks an engine down on one slow /health probe. Local CPU engines under
+# load (a long prefill on 2 busy cores) answered late enough at the gateway's 1 s
+# default for it to mark the only engine down and fail calls with 503 (seen replaying
+# ``mixed``); a dead engine still shows at once (connection refused), so wait longer.
+HEALTH_TIMEOUT = 10.0
+
+
 def _gateway_app(urls, balancer: str, console, policy: str = ""):
     """The gateway's app, built before any engine starts so a bad setting fails fast.
 
@@ -134,7 +141,7 @@ def _gateway_app(urls, balancer: str, console, policy: str = ""):
         console.print("[yellow]gateway not available; serving engines only[/]")
         return None
     try:
-        return create_app(urls, balancer, engine_policy=policy)
+        return create_app(urls, balancer, engine_policy=policy, health_timeout=HEALTH_TIMEOUT)
     except (GatewayConfigError, ValueError) as e:
         _fail(f"gateway: {e}")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -56,7 +57,7 @@ def served(tmp_path_factory):
                 pass
             assert time.monotonic() < deadline, "autellix serve not ready after 300 s"
             time.sleep(0.5)
-        yield url
+        yield url, f"http://127.0.0.1:{port}"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -67,15 +68,24 @@ def served(tmp_path_factory):
         log.close()
 
 
+def prefix_cache(engine: str) -> tuple[float, float]:
+    text = httpx.get(engine + "/metrics", timeout=10).text
+    get = lambda name: sum(float(v) for v in re.findall(  # noqa: E731
+        rf"^vllm:{name}_total{{[^}}]*}} ([0-9.e+]+)$", text, re.M))
+    return get("prefix_cache_hits"), get("prefix_cache_queries")
+
+
 def test_gateway_reports_the_context_and_the_policy(served):
-    doc = httpx.get(served + "/v1/models", timeout=10).json()
+    doc = httpx.get(served[0] + "/v1/models", timeout=10).json()
     assert doc["data"][0]["max_model_len"] == TINY_MAX_MODEL_LEN
     assert doc["autellix"]["policy"] == "plas" and doc["autellix"]["balancer"] == "autellix"
 
 
 def test_replay_swe_completes_every_program_and_records_clipping(served, tmp_path):
+    gateway, engine = served
+    hits0, queries0 = prefix_cache(engine)
     out = tmp_path / "run"
-    r = subprocess.run([*CLI, "replay", "--workload", "swe", "--n", "4", "--endpoint", served,
+    r = subprocess.run([*CLI, "replay", "--workload", "swe", "--n", "4", "--endpoint", gateway,
                         "--rate", "inf", "--max-output-tokens", "16", "--max-tool-delay", "0.1",
                         "--out", str(out)], capture_output=True, text=True, timeout=840,
                        env={**os.environ, "COLUMNS": "80"})
@@ -97,3 +107,6 @@ def test_replay_swe_completes_every_program_and_records_clipping(served, tmp_pat
     assert cfg["max_model_len"] == TINY_MAX_MODEL_LEN and cfg["max_model_len_source"] == "endpoint"
     summary = json.loads((out / "summary.json").read_text())["summaries"][0]
     assert summary["extra"]["clipped_calls"] == n and summary["policy"] == "plas"
+    # the fit keeps a growing shared prefix: the engine serves most prompt tokens from cache
+    hits, queries = prefix_cache(engine)
+    assert queries > queries0 and (hits - hits0) / (queries - queries0) > 0.5
