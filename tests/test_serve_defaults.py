@@ -43,3 +43,13 @@ def test_the_tiny_tokenizer_keeps_replay_words_one_token_each():
     assert all(len(tok.encode(" " + w, add_special_tokens=False).ids) == 1 for w in WORDS)
     text = " ".join(WORDS * 3)  # only the first word lacks its space and may split
     assert len(WORDS) * 3 < len(tok.encode(text).ids) <= len(WORDS) * 3 + TOKEN_SLACK // 2
+
+
+def test_serve_tells_its_gateway_the_policy_and_tolerates_a_busy_engine():
+    from rich.console import Console
+
+    from autellix.cli.serve_cmd import HEALTH_TIMEOUT, _gateway_app
+
+    app = _gateway_app(["http://127.0.0.1:18599"], "autellix", Console(), "atlas")
+    config = app.state.gateway.config
+    assert config.engine_policy == "atlas" and config.health_timeout == HEALTH_TIMEOUT >= 5
