@@ -41,6 +41,7 @@ class CallRecord:
     cached_tokens: int = 0
     status: str = "completed"
     error: str = ""
+    clipped_tokens: int = 0  # prompt tokens replay cut to fit the engine's context
 
     @property
     def e2e(self) -> float:

@@ -3,31 +3,24 @@
 Open-loop, like the paper (§6.1): program arrivals are Poisson at ``rate`` programs/s
 (``numpy.random.default_rng(seed)``; the first program arrives at t = 0). Inside a
 program a call is issued once all its parents have finished, plus its
-``tool_delay``; a call whose parent failed is never issued.
+``tool_delay`` (capped at ``max_tool_delay`` when given: long tool runs and human
+pauses can be cut for a quick run); a call whose parent failed is never issued.
 
-Prompts. The engine must see the recorded token counts and the program's growing
-shared context (so prefix caching behaves as in the trace), and the text must be the
-same on every run and every endpoint, whatever the model answers. So prompts are
-synthetic, one word per token, drawn from words that are single tokens both for
-common BPE tokenizers and for the tiny CPU model's tokenizer:
+Prompts (:mod:`autellix.replay_fit`): deterministic word-per-token text of the
+recorded lengths that shares the program's growing context, so prefix caching
+behaves as in the trace. ``scale`` multiplies every token count first;
+``max_output_tokens`` caps ``max_tokens``.
 
-* call ``c`` with first parent ``p``: ``shared = (prompt(p) + output(p))`` clipped or
-  padded to ``c.shared_prompt_tokens`` words, then ``c.new_prompt_tokens`` new words;
-* ``output(p)`` is a deterministic stand-in of ``p.output_tokens`` words, not the
-  model's actual answer (random-weight models answer gibberish, and determinism
-  keeps arms of a comparison identical); the cache still shares ``prompt(p)``.
-
-Counts are approximate: the tokenizer adds BOS, the chat template adds a few tokens,
-and a word may split on an unfamiliar tokenizer. ``prompt_tokens`` in the records
-is the engine's ``usage`` count when reported, else the word count.
-
-Fitting small engines: ``scale`` multiplies every token count (prompt and output)
-first; then ``max_prompt_tokens`` keeps the first that many words of a longer prompt
-(the prefix, so sharing survives) and ``max_output_tokens`` caps ``max_tokens``.
-``max_model_len`` (the engine's) clips both so that prompt words + output + 16
-tokens of slack fit; the slack covers BOS and the chat template on the tiny model,
-whose tokenizer maps each word to one token. Other tokenizers may split words:
-leave more room there (lower ``max_prompt_tokens``).
+Fitting to the endpoint. Before the first call the replayer reads ``GET /v1/models``:
+the model, the context length vLLM reports there (``max_model_len``) and, from
+autellix's gateway, the engines' policy and balancer. By default every call is fitted
+to that context (or to ``max_model_len`` when given): the program's shared prefix is
+kept and the oldest words after it are clipped; each call records how many words it
+lost (``clipped_tokens``). With ``fit=False`` (``--no-fit``) a call that does not fit
+fails without being sent, with a reason naming the option. An endpoint that reports
+no length gets every prompt at its recorded length (``max_prompt_tokens`` still
+clips). ``prompt_tokens`` in the records is the engine's ``usage`` count when
+reported, else the word count.
 
 Each call streams (``ignore_eos``, ``min_tokens = max_tokens``, ``stream_options.
 include_usage``) to time the first token. It carries ``X-Autellix-Program`` /
@@ -46,7 +39,6 @@ import json
 import math
 import time
 import uuid
-import zlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -55,12 +47,7 @@ import numpy as np
 
 from autellix.metrics import CallRecord, ProgramRecord, program_record
 from autellix.program import Call, Program
-
-# each is one token (with its leading space) for the tiny model's tokenizer
-# (autellix.vllm.tiny_model) and for common BPE vocabularies
-WORDS = ("the", "a", "an", "of", "to", "in", "is", "and", "or", "not", "agent", "calls", "tool",
-         "model", "again", "wait", "long", "first", "level", "engine", "program", "thread",
-         "service", "result", "priority", "batch")
+from autellix.replay_fit import TOKEN_SLACK, WORDS, ProgramText, PromptShaping  # noqa: F401
 
 
 @dataclass
@@ -72,79 +59,15 @@ class ReplayProgress:
     programs_done: int = 0
 
 
-TOKEN_SLACK = 16  # BOS, chat template and tokenizer slack kept free under max_model_len
-
-
 @dataclass(frozen=True)
-class PromptShaping:
-    scale: float = 1.0
-    max_prompt_tokens: int | None = None
-    max_output_tokens: int | None = None
-    max_model_len: int | None = None
+class EndpointInfo:
+    """What ``GET /v1/models`` says about an endpoint."""
 
-    def __post_init__(self) -> None:
-        if not self.scale > 0:
-            raise ValueError(f"scale must be > 0, got {self.scale}")
-        for f in ("max_prompt_tokens", "max_output_tokens"):
-            v = getattr(self, f)
-            if v is not None and v < 1:
-                raise ValueError(f"{f} must be >= 1, got {v}")
-        if self.max_model_len is not None and self.max_model_len < TOKEN_SLACK + 2:
-            raise ValueError(f"max_model_len must be >= {TOKEN_SLACK + 2}, got {self.max_model_len}")
-
-    def n(self, tokens: int) -> int:
-        return int(round(tokens * self.scale))
-
-    def output(self, c: Call) -> int:
-        o = max(1, self.n(c.output_tokens))
-        if self.max_output_tokens:
-            o = min(o, self.max_output_tokens)
-        if self.max_model_len:  # leave at least one prompt word
-            o = min(o, self.max_model_len - TOKEN_SLACK - 1)
-        return o
-
-    def prompt_limit(self, c: Call) -> int | None:
-        limits = [x for x in (self.max_prompt_tokens,
-                              self.max_model_len and self.max_model_len - TOKEN_SLACK - self.output(c))
-                  if x]
-        return max(1, min(limits)) if limits else None
-
-
-class ProgramText:
-    """Deterministic word-per-token prompts of one program (see module docstring)."""
-
-    def __init__(self, program: Program, shaping: PromptShaping):
-        self.p, self.s = program, shaping
-        self._prompt: dict[str, list[int]] = {}
-
-    def _words(self, n: int, key: str) -> list[int]:
-        # seeded per (program, call, part): independent of the order calls are issued in
-        rng = np.random.default_rng(zlib.crc32(f"{self.p.id}/{key}".encode()))
-        return rng.integers(0, len(WORDS), size=max(0, n)).tolist()
-
-    def prompt(self, c: Call) -> list[int]:
-        if c.id in self._prompt:
-            return self._prompt[c.id]
-        shared_n, new_n = self.s.n(c.shared_prompt_tokens), self.s.n(c.new_prompt_tokens)
-        if shared_n + new_n < 1:
-            new_n = 1
-        base: list[int] = []
-        if c.parents:
-            parent = self.p.call(c.parents[0])
-            base = self.prompt(parent) + self._output(parent)
-        shared = base[:shared_n] + self._words(shared_n - len(base), f"{c.id}/pad")
-        words = shared + self._words(new_n, f"{c.id}/new")
-        limit = self.s.prompt_limit(c)
-        if limit:
-            words = words[:limit]
-        self._prompt[c.id] = words
-        return words
-
-    def _output(self, c: Call) -> list[int]:
-        return self._words(self.s.output(c), f"{c.id}/out")
-
-    def text(self, c: Call) -> str:
-        return " ".join(WORDS[i] for i in self.prompt(c))
+    model: str
+    max_model_len: int | None = None  # vLLM reports it per model; None: not reported
+    policy: str | None = None         # autellix's gateway: its engines' scheduling policy
+    balancer: str | None = None       # autellix's gateway: its balancer
+    engines: int | None = None
 
 
 def poisson_arrivals(n: int, rate: float, seed: int) -> list[float]:
@@ -161,13 +84,34 @@ def _root(endpoint: str) -> str:
     return root[:-3] if root.endswith("/v1") else root
 
 
-async def _first_model(http: httpx.AsyncClient, root: str) -> str:
+def _positive_int(x) -> int | None:
+    return x if isinstance(x, int) and not isinstance(x, bool) and x > 0 else None
+
+
+async def _endpoint_info(http: httpx.AsyncClient, root: str, model: str | None) -> EndpointInfo:
     r = await http.get(f"{root}/v1/models")
     r.raise_for_status()
-    data = r.json().get("data") or []
-    if not data:
+    doc = r.json()
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not data and model is None:
         raise RuntimeError(f"{root}/v1/models lists no model")
-    return data[0]["id"]
+    data = [d for d in data or () if isinstance(d, dict)]
+    entry = next((d for d in data if d.get("id") == model), None if model or not data else data[0])
+    entry = entry or {}  # a model the endpoint does not list: no length known
+    meta = doc.get("autellix") if isinstance(doc.get("autellix"), dict) else {}
+    return EndpointInfo(model=model or entry["id"],
+                        max_model_len=_positive_int(entry.get("max_model_len")),
+                        policy=meta.get("policy") or None, balancer=meta.get("balancer") or None,
+                        engines=_positive_int(meta.get("engines")))
+
+
+def endpoint_info(endpoint: str, model: str | None = None, timeout: float = 10.0) -> EndpointInfo:
+    """Read an endpoint's model, context length and (from the gateway) policy."""
+    async def go():
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
+            return await _endpoint_info(http, _root(endpoint), model)
+
+    return asyncio.run(go())
 
 
 class _Replayer:
@@ -176,6 +120,7 @@ class _Replayer:
         self.shaping, self.priority_mode, self.timeout, self.tag = (
             shaping, priority_mode, timeout, tag)
         self.progress, self.t0 = progress, 0.0
+        self.max_tool_delay: float | None = None
         self.calls: list[CallRecord] = []
 
     def now(self) -> float:
@@ -195,8 +140,10 @@ class _Replayer:
                     await done[p].wait()
                 if any(recs.get(p) is None or recs[p].status != "completed" for p in c.parents):
                     return
-                if c.tool_delay:
-                    await asyncio.sleep(c.tool_delay)
+                delay = c.tool_delay if self.max_tool_delay is None \
+                    else min(c.tool_delay, self.max_tool_delay)
+                if delay:
+                    await asyncio.sleep(delay)
                 rec, is_gw = await self.call(prog, c, text, served[0])
                 gateway[0] |= is_gw
                 recs[c.id] = rec
@@ -233,11 +180,20 @@ class _Replayer:
 
     async def call(self, prog: Program, c: Call, text: ProgramText, served: int):
         words = len(text.prompt(c))
+        rec = CallRecord(program_id=prog.id, call_id=c.id, issue=self.now(), finish=0.0,
+                         prompt_tokens=words, output_tokens=0, engine=self.root,
+                         clipped_tokens=text.clipped(c))
+        over = text.overflow(c)
+        if over:  # fit=False: fail it here, with the fix, rather than send a certain 400
+            rec.status, rec.finish = "failed", rec.issue
+            rec.error = (f"context length: prompt {words} + output {self.shaping.output(c)} "
+                         f"tokens exceed the endpoint's max_model_len "
+                         f"{self.shaping.max_model_len} (less {TOKEN_SLACK} slack) by {over}; "
+                         "--no-fit is set: drop it to clip prompts to fit")
+            return rec, False
         body = self.body(c, text.text(c), served)
         headers = {"X-Autellix-Program": f"{self.tag}{prog.id}", "X-Autellix-Thread": c.id}
         path = "/v1/chat/completions" if self.api == "chat" else "/v1/completions"
-        rec = CallRecord(program_id=prog.id, call_id=c.id, issue=self.now(), finish=0.0,
-                         prompt_tokens=words, output_tokens=0, engine=self.root)
         is_gw = False
         try:
             is_gw = await asyncio.wait_for(self._stream(path, body, headers, rec), self.timeout)
@@ -291,20 +247,27 @@ async def replay_programs(programs: list[Program], endpoint: str, *, rate: float
                           timeout: float = 300.0, scale: float = 1.0,
                           max_prompt_tokens: int | None = None,
                           max_output_tokens: int | None = None,
-                          max_model_len: int | None = None, priority_mode: bool = False,
-                          program_prefix: str | None = None,
+                          max_model_len: int | None = None, fit: bool = True,
+                          max_tool_delay: float | None = None,
+                          priority_mode: bool = False, program_prefix: str | None = None,
                           ) -> tuple[list[ProgramRecord], list[CallRecord]]:
     """Replay ``programs`` open-loop; returns (program records, call records).
 
-    Times in the records are seconds since the replay started. Program ids sent to
-    the endpoint are prefixed with ``program_prefix`` (default: a fresh random tag) so
-    two runs never share a process-table entry; records keep the original ids.
+    ``max_model_len`` defaults to the length the endpoint reports in ``/v1/models``
+    (read when ``model`` or ``max_model_len`` is not given; with ``model`` given, an
+    endpoint that cannot answer is replayed as one that reports no length). ``fit``
+    clips prompts to it, else calls over it fail unsent. Times in the records are
+    seconds since the replay started. Program ids sent to the endpoint are prefixed
+    with ``program_prefix`` (default: a fresh random tag) so two runs never share a
+    process-table entry; records keep the original ids.
     """
     if api not in ("completions", "chat"):
         raise ValueError(f"api must be 'completions' or 'chat', got {api!r}")
     if not timeout > 0:
         raise ValueError("timeout must be > 0 seconds")
-    shaping = PromptShaping(scale, max_prompt_tokens, max_output_tokens, max_model_len)
+    if max_tool_delay is not None and not max_tool_delay >= 0:
+        raise ValueError(f"max_tool_delay must be >= 0 seconds, got {max_tool_delay}")
+    PromptShaping(scale, max_prompt_tokens, max_output_tokens, max_model_len)  # validate early
     arrivals = poisson_arrivals(len(programs), rate, seed)
     tag = f"{uuid.uuid4().hex[:8]}-" if program_prefix is None else program_prefix
     root = _root(endpoint)
@@ -318,9 +281,17 @@ async def replay_programs(programs: list[Program], endpoint: str, *, rate: float
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=512)
     timeouts = httpx.Timeout(connect=10.0, read=timeout, write=timeout, pool=timeout)
     async with httpx.AsyncClient(timeout=timeouts, limits=limits, trust_env=False) as http:
-        if model is None:
-            model = await _first_model(http, root)
+        if model is None or max_model_len is None:
+            try:
+                info = await _endpoint_info(http, root, model)
+            except (httpx.HTTPError, ValueError, KeyError, RuntimeError):
+                if model is None:
+                    raise
+                info = EndpointInfo(model=model)
+            model, max_model_len = info.model, max_model_len or info.max_model_len
+        shaping = PromptShaping(scale, max_prompt_tokens, max_output_tokens, max_model_len, fit)
         rp = _Replayer(http, root, model, api, shaping, priority_mode, timeout, tag, progress)
+        rp.max_tool_delay = max_tool_delay
         rp.t0 = time.monotonic()
         report()
         records = await asyncio.gather(*(rp.program(p, a, snap, report)

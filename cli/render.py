@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -21,16 +23,75 @@ def _ratio(x) -> str:
     return _f(x, ".2f") + "x"
 
 
+_IDENTITY = ("policy", "balancer", "rate", "engine")
+
+
+def _short_engine(engine: str) -> str:
+    return engine.split("://", 1)[-1].rstrip("/")
+
+
+def _ms(x) -> str:
+    """ms/token at a width that stays small: 12.3, 4567, 1.23e+06."""
+    if x is None or math.isnan(x):
+        return "-"
+    return f"{x:.1f}" if x < 1000 else f"{x:.0f}" if x < 100_000 else f"{x:.3g}"
+
+
+def _run_name(s, varying) -> str:
+    """The identity parts that differ between rows: ``policy / balancer @rate engine``."""
+    name = " / ".join(getattr(s, k) or "-" for k in ("policy", "balancer") if k in varying)
+    if "rate" in varying:
+        name += f" @{s.rate:g}"
+    if "engine" in varying:
+        name += " " + (_short_engine(s.engine) or "-")
+    return name.strip()
+
+
 def summary_table(summaries, title: str = "results") -> Table:
-    """One row per run: program token latency (mean/p95/p99) and throughput."""
-    t = Table(title=title)
-    for col in ("engine", "policy", "balancer", "rate", "done", "failed/aborted",
-                "tok-lat mean", "p95", "p99", "e2e mean (s)", "programs/s"):
-        t.add_column(col, justify="left" if col in ("engine", "policy", "balancer") else "right")
+    """One row per run: program token latency (mean/p95/p99, ms/token) and throughput.
+
+    Readable at 80 columns: the run's identity (policy, balancer, rate, engine) goes
+    into the caption when every row shares it; the parts that differ between rows
+    share one first column that wraps between words (``policy / balancer @rate
+    engine``). Headers are short words on two lines, numbers never wrap and stay
+    short, and adjacent paddings collapse, so no header or number is cut.
+    """
+    ident = {"engine": lambda s: _short_engine(s.engine) or "-", "policy": lambda s: s.policy or "-",
+             "balancer": lambda s: s.balancer or "-", "rate": lambda s: f"{s.rate:g}"}
+    varying = [k for k in _IDENTITY if len({ident[k](s) for s in summaries}) > 1]
+    fixed = [f"{k} {ident[k](summaries[0])}" + (" prog/s" if k == "rate" else "")
+             for k in _IDENTITY if k not in varying and summaries]
+    caption = escape("  ".join(fixed))
+    note = "tok-lat: program e2e / its output tokens, ms"
+    t = Table(title=title, caption=f"{caption}\n{note}" if caption else note,
+              box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False,
+              min_width=max(len(caption), len(note)))
+    if varying:
+        head = " / ".join(k for k in ("policy", "balancer") if k in varying)
+        head += "".join(f" {'@' if k == 'rate' else ''}{k}" for k in ("rate", "engine")
+                        if k in varying)
+        t.add_column(head.strip(), overflow="fold", ratio=1)
+    for col in ("done", "failed aborted", "tok-lat mean", "tok-lat p95", "tok-lat p99",
+                "e2e mean(s)", "prog/s"):
+        t.add_column(col.replace(" ", "\n"), justify="right", no_wrap=True)
     for s in summaries:
-        t.add_row(s.engine, s.policy, s.balancer, f"{s.rate:g}", f"{s.completed}/{s.n_programs}",
-                  f"{s.failed}/{s.aborted}", _f(s.token_latency["mean"]), _f(s.token_latency["p95"]),
-                  _f(s.token_latency["p99"]), _f(s.e2e["mean"], ".2f"), _f(s.programs_per_s, ".3f"))
+        tl = s.token_latency
+        t.add_row(*([escape(_run_name(s, varying))] if varying else []), f"{s.completed}/{s.n_programs}",
+                  f"{s.failed}/{s.aborted}", *(_ms(tl[q] * 1e3) for q in ("mean", "p95", "p99")),
+                  _f(s.e2e["mean"], ".2f"), _f(s.programs_per_s, ".3f"))
+    return t
+
+
+def failure_table(reasons, title: str = "failed calls") -> Table:
+    """Failure reasons with their call and program counts and one example message."""
+    t = Table(title=title, box=box.SIMPLE_HEAD)
+    t.add_column("reason", overflow="fold")
+    t.add_column("calls", justify="right", no_wrap=True)
+    t.add_column("programs", justify="right", no_wrap=True)
+    t.add_column("example", overflow="fold", ratio=1)
+    for r in reasons:
+        ex = r.example if len(r.example) <= 160 else r.example[:160].rsplit(" ", 1)[0] + " ..."
+        t.add_row(escape(r.kind), str(r.calls), str(r.programs), escape(ex))
     return t
 
 

@@ -1,7 +1,10 @@
 """``autellix serve``: start N vLLM engines with the Autellix scheduler, plus the gateway.
 
-With no ``--model`` it serves the tiny offline CPU model (random weights), so a
-newcomer sees the whole stack work on a laptop. Engines listen on
+With no ``--model`` it serves the tiny offline CPU model (random weights) with a
+32,768-token context (every built-in workload's calls fit it, the longest swe turns
+after ``autellix replay`` fits them; why 32k: :mod:`autellix.vllm.launch`), so a
+newcomer sees the whole stack work on a laptop. With ``--model`` the context is the
+model's own unless ``--max-model-len`` says otherwise. Engines listen on
 ``--port``, ``--port + 1``, ...; the gateway (``--gateway``, default) on
 ``--gateway-port``. Ctrl-C or SIGTERM stops everything; engine process groups are
 killed, so nothing is orphaned. Errors are one line with a non-zero exit code.
@@ -49,7 +52,7 @@ def _queue_settings(boundaries, quanta, beta, starvation_floor, no_starvation,
 
 
 def serve(*, engines: int = 1, policy: str = "plas", model: str | None = None,
-          port: int = 18500, max_num_seqs: int = 8, max_model_len: int = 2048,
+          port: int = 18500, max_num_seqs: int = 8, max_model_len: int | None = None,
           kv_cache_bytes: int = 256 << 20, queue: dict | None = None, gateway: bool = True,
           gateway_port: int = 18400, balancer: str = "autellix", log_dir: str | None = None,
           served_model_name: str = "tiny", timeout: float = 300) -> None:
@@ -57,11 +60,11 @@ def serve(*, engines: int = 1, policy: str = "plas", model: str | None = None,
     from rich.console import Console
 
     from autellix.config import ConfigError
-    from autellix.vllm.launch import launch_engines, stop_engines
+    from autellix.vllm.launch import TINY_MAX_MODEL_LEN, launch_engines, stop_engines
 
     console = Console(stderr=True)
     gw_app = _gateway_app([f"http://127.0.0.1:{port + i}" for i in range(engines)], balancer,
-                          console) if gateway else None
+                          console, policy) if gateway else None
     if gw_app is not None:
         _check_port(gateway_port, "--gateway-port")
     stop = threading.Event()
@@ -85,7 +88,9 @@ def serve(*, engines: int = 1, policy: str = "plas", model: str | None = None,
         if stop.is_set():
             return
         for eng in started:
-            console.print(f"[green]engine[/] {eng.url}/v1  policy={policy}  log={eng.log_path}")
+            ctx = max_model_len or (TINY_MAX_MODEL_LEN if model is None else "model's")
+            console.print(f"[green]engine[/] {eng.url}/v1  policy={policy}  context={ctx}  "
+                          f"log={eng.log_path}")
         if gw_app is not None:
             gw_server, gw_thread = _start_gateway(gw_app, gateway_port)
             console.print(f"[green]gateway[/] http://127.0.0.1:{gateway_port}/v1  balancer={balancer}")
@@ -119,15 +124,24 @@ def _wait(eng, timeout: float, stop: threading.Event) -> None:
                 raise
 
 
-def _gateway_app(urls, balancer: str, console):
-    """The gateway's app, built before any engine starts so a bad setting fails fast."""
+# The gateway marks an engine down on one slow /health probe. Local CPU engines under
+# load (a long prefill on 2 busy cores) answered late enough at the gateway's 1 s
+# default for it to mark the only engine down and fail calls with 503 (seen replaying
+# ``mixed``); a dead engine still shows at once (connection refused), so wait longer.
+HEALTH_TIMEOUT = 10.0
+
+
+def _gateway_app(urls, balancer: str, console, policy: str = ""):
+    """The gateway's app, built before any engine starts so a bad setting fails fast.
+
+    It is told the engines' policy, which it reports in ``/v1/models`` for clients."""
     try:
         from autellix.gateway import GatewayConfigError, create_app
     except ImportError:  # pragma: no cover - the gateway ships with autellix
         console.print("[yellow]gateway not available; serving engines only[/]")
         return None
     try:
-        return create_app(urls, balancer)
+        return create_app(urls, balancer, engine_policy=policy, health_timeout=HEALTH_TIMEOUT)
     except (GatewayConfigError, ValueError) as e:
         _fail(f"gateway: {e}")
 
@@ -168,7 +182,9 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(None, help="model path or name (default: tiny offline CPU model)"),
         port: int = typer.Option(18500, help="first engine port (engines use port, port+1, ...)"),
         max_num_seqs: int = typer.Option(8, min=1, help="max running sequences per engine"),
-        max_model_len: int = typer.Option(2048, min=16, help="context length"),
+        max_model_len: int = typer.Option(None, min=16,
+                                          help="context length, tokens (default: 32768 for "
+                                               "the tiny model, else the model's own)"),
         kv_cache_bytes: int = typer.Option(256 << 20, min=1 << 20, help="KV cache bytes per engine"),
         boundaries: str = typer.Option(None, help="queue boundaries, engine-seconds, e.g. 0.25,0.5,1"),
         quanta: str = typer.Option(None, help="per-queue quanta, engine-seconds (one more than boundaries)"),

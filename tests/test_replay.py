@@ -41,7 +41,11 @@ def test_prompts_share_context_and_are_deterministic():
     assert len(clipped.prompt(p.calls[0])) == 10 and len(clipped.prompt(p.calls[2])) == 20
     assert PromptShaping(max_output_tokens=2).output(p.calls[1]) == 2
     fit = PromptShaping(max_model_len=60)  # 60 - 16 slack - 4 output = 40 words at most
-    assert [len(ProgramText(p, fit).prompt(c)) for c in p.calls] == [20, 40, 40]
+    ft = ProgramText(p, fit)
+    # c1 (45 words) keeps its 20-word prefix and drops to half the free window (10 more);
+    # c2 inherits that cut and extends c1, so the prefix cache still hits
+    assert [len(ft.prompt(c)) for c in p.calls] == [20, 30, 40]
+    assert ft.prompt(p.calls[2])[:30] == ft.prompt(p.calls[1]) and ft.clipped(p.calls[2]) == 15
     assert PromptShaping(max_model_len=20).output(Call("x", output_tokens=500)) == 3
     with pytest.raises(ValueError):
         PromptShaping(scale=0)
@@ -121,3 +125,13 @@ def test_replay_failures_are_recorded_and_never_hang(engines):
     progs, calls = replay([chain("p0")], "http://127.0.0.1:18697", rate=1.0, seed=0,
                           model="tiny", timeout=2)
     assert progs[0].status == "failed" and "ConnectError" in calls[0].error
+
+
+def test_max_tool_delay_caps_each_tool_delay_and_keeps_dependencies(engines):
+    slow = Program("slow", (Call("a", (), 0, 5, 2), Call("b", ("a",), 7, 3, 2, 3600.0)))
+    progs, calls = replay([slow], engines[0].url, rate=100.0, seed=0, model="tiny",
+                          max_tool_delay=0.0)  # an hour-long tool run, skipped
+    assert progs[0].status == "completed" and [c.call_id for c in calls] == ["a", "b"]
+    assert calls[1].issue >= calls[0].finish
+    with pytest.raises(ValueError, match="max_tool_delay"):
+        replay([slow], engines[0].url, rate=1.0, seed=0, model="tiny", max_tool_delay=-1)

@@ -4,7 +4,9 @@ Endpoints:
 
 * ``POST /v1/chat/completions``, ``POST /v1/completions``: forwarded to an engine
   picked by the balancer (streaming SSE is relayed as it arrives).
-* ``GET /v1/models``: the first healthy engine's answer.
+* ``GET /v1/models``: the first healthy engine's answer, plus
+  ``"autellix": {"policy", "balancer", "engines"}`` (policy: ``engine_policy``, or
+  null when the gateway was not told).
 * ``POST /v1/programs`` (optional body ``{"id": ...}``) starts a program and returns
   ``{"id": ...}``; ``GET /v1/programs/{id}`` shows its table entry;
   ``DELETE /v1/programs/{id}`` ends it (404 if unknown).
@@ -21,6 +23,7 @@ Every error is OpenAI-shaped: ``{"error": {"message", "type", "code", "param"}}`
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
 
@@ -93,7 +96,7 @@ def create_app(engine_urls, balancer: str = "autellix", *, transport=None, **set
                 state.mark_down(e.index, f"/v1/models failed: {type(exc).__name__}")
                 continue
             if r.status_code == 200:
-                return Response(r.content, media_type="application/json")
+                return _with_gateway_metadata(r.content, state.config)
         raise GatewayError(503, "no healthy engine is available", "server_error",
                            "no_engine_available")
 
@@ -142,6 +145,19 @@ def create_app(engine_urls, balancer: str = "autellix", *, transport=None, **set
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
     return app
+
+
+def _with_gateway_metadata(content: bytes, config: GatewayConfig) -> Response:
+    """The engine's model list with the gateway's own facts added (left as is if odd)."""
+    try:
+        doc = json.loads(content)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        return Response(content, media_type="application/json")
+    doc["autellix"] = {"policy": config.engine_policy or None, "balancer": config.balancer,
+                       "engines": len(config.engine_urls)}
+    return JSONResponse(doc)
 
 
 def run_gateway(engine_urls, host: str = "127.0.0.1", port: int = 18400,

@@ -11,6 +11,9 @@ Defaults and why:
   engine marked down after a failure comes back at the next successful probe.
 * ``ttl`` 600 s (peers use the same) and ``max_entries`` 100k bound the process
   table; ``expire_interval`` is how often stale programs are swept.
+* ``engine_policy`` "": the scheduling policy its engines run, when the launcher
+  knows it (``autellix serve`` sets it); ``GET /v1/models`` reports it with the
+  balancer under ``"autellix"`` so a client (``autellix replay``) can label its runs.
 * ``chars_per_token`` 4: the gateway does not tokenize. A text prompt counts as
   ``ceil(chars / 4)`` tokens (the usual English rule of thumb); a prompt given as
   token ids counts exactly. The count only feeds the balancer's 2048-token rule.
@@ -42,6 +45,7 @@ class GatewayConfig:
     max_connections: int = 4096
     program_header: str = "x-autellix-program"
     thread_header: str = "x-autellix-thread"
+    engine_policy: str = ""
 
     def __post_init__(self) -> None:
         urls = tuple(str(u).rstrip("/") for u in self.engine_urls)

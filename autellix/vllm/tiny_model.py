@@ -5,6 +5,8 @@ spot from a few sentences, and its config files. vLLM serves it with
 ``--load-format dummy`` (random weights), so outputs are gibberish, but every
 scheduling path is real. The head size is 32, one of the sizes vLLM's CPU
 attention backend supports; the vocabulary size always equals the tokenizer's.
+Positions go up to 128k so ``--max-model-len`` can be set as long as a workload needs
+(the KV cache, not the model, bounds it: 1 KiB per token, see ``autellix serve``).
 
 ``ensure_tiny_model()`` is idempotent: it writes into a temporary directory and
 renames it into place, so concurrent callers and interrupted runs never leave a
@@ -19,8 +21,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-DEFAULT_DIR = Path("~/.cache/autellix/tiny-llama")
-VERSION = 1  # bump when the files below change, to rebuild cached copies
+VERSION = 2  # bump when the files below change, to rebuild cached copies
+MAX_POSITIONS = 131072  # room for any context a replayed agent trace asks for (128k)
+DEFAULT_DIR = Path(f"~/.cache/autellix/tiny-llama-v{VERSION}")  # versioned: old checkouts keep theirs
 _MARKER = "autellix-tiny-model.json"
 
 _SPECIAL = ("<s>", "</s>", "<pad>")
@@ -53,7 +56,7 @@ def _build(out: Path, vocab_size: int) -> None:
     tok.save(str(out / "tokenizer.json"))
     special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
     _write_json(out / "tokenizer_config.json", {
-        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 8192,
+        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": MAX_POSITIONS,
         "add_bos_token": True, "chat_template": _CHAT_TEMPLATE, **special})
     _write_json(out / "special_tokens_map.json", special)
     n_vocab = tok.get_vocab_size()
@@ -61,7 +64,7 @@ def _build(out: Path, vocab_size: int) -> None:
         "architectures": ["LlamaForCausalLM"], "model_type": "llama",
         "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
         "num_attention_heads": 4, "num_key_value_heads": 4, "head_dim": 32,
-        "vocab_size": n_vocab, "max_position_embeddings": 8192, "rms_norm_eps": 1e-6,
+        "vocab_size": n_vocab, "max_position_embeddings": MAX_POSITIONS, "rms_norm_eps": 1e-6,
         "rope_theta": 10000.0, "hidden_act": "silu", "tie_word_embeddings": False,
         "torch_dtype": "bfloat16", "bos_token_id": bos, "eos_token_id": eos,
         "pad_token_id": pad})
