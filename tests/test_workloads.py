@@ -31,7 +31,7 @@ def jsonl(programs) -> str:
 
 
 def test_registry_lists_every_generator_with_a_description():
-    assert set(GENERATORS) == {"chatbot", "react", "mcts", "swe", "mixed"}
+    assert set(GENERATORS) == {"chatbot", "react", "mcts", "swe", "mixed", "longctx"}
     assert set(DESCRIPTIONS) == set(GENERATORS)
     assert set(stats.TARGETS) == set(GENERATORS)
     assert parameters("react")["tool_delay_median"] == 0.5

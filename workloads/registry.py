@@ -7,9 +7,9 @@ from typing import Callable
 
 from autellix.program import Program
 
-from . import chatbot, mcts, mixed, react, swe
+from . import chatbot, longctx, mcts, mixed, react, swe
 
-_MODULES = (chatbot, react, mcts, swe, mixed)
+_MODULES = (chatbot, react, mcts, swe, mixed, longctx)
 
 GENERATORS: dict[str, Callable[..., list[Program]]] = {m.NAME: m.generate for m in _MODULES}
 DESCRIPTIONS: dict[str, str] = {m.NAME: m.DESCRIPTION for m in _MODULES}

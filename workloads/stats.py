@@ -38,13 +38,16 @@ TARGETS: dict[str, dict[str, float]] = {
              "output_tokens.mean": 72.64},
     "swe": {"calls_per_program.mean": 26.4, "prompt_tokens.mean": 16126.0,
             "output_tokens.mean": 180.0},
+    # longctx (our stress workload): 1 read + 5 maps (mean) + 1 reduce + 0.5 follow-ups
+    "longctx": {"calls_per_program.mean": 7.5, "prompt_tokens.mean": 56_500.0},
     "mixed": {"calls_per_program.mean": (6.66 + 10.75 + 159.71) / 3,
               "output_tokens.mean": (6.66 * 276.81 + 10.75 * 34.14 + 159.71 * 72.64)
               / (6.66 + 10.75 + 159.71)},
 }
 
 # The paper's observed maxima, for the tail checks (None: not published).
-TAIL_MAX = {"chatbot": 80, "react": 70, "mcts": 400, "swe": None, "mixed": None}
+TAIL_MAX = {"chatbot": 80, "react": 70, "mcts": 400, "swe": None, "mixed": None,
+            "longctx": None}
 
 
 def _summary(x: np.ndarray, *, p99: bool = False) -> dict[str, float]:
