@@ -10,7 +10,8 @@ Hooks:
 * ``initial_level(program_service, cfg)``: queue of a newly arrived call;
 * ``sort_key(entry)``: secondary order inside a level (default: FCFS by entry into
   the level, which ``MultiLevelQueue`` supplies as a sequence number);
-* flags saying whether service demotes, whether the key changes as a call is served
+* flags saying whether service demotes, whether the policy may preempt a running
+  call for a waiting one (``preempts``), whether the key changes as a call is served
   (``rekey_on_service``), which anti-starvation scope applies, which process-table
   rule to use, and whether the policy needs clairvoyant knowledge (simulation only).
 """
@@ -32,6 +33,10 @@ class Policy:
     starvation: str | None = None    # None, "program" or "call"
     rekey_on_service: bool = False   # sort key depends on attained call service (LAS)
     clairvoyant: bool = False        # needs the program's remaining work (SRPT)
+    # May a waiting call evict a running call ranked behind it? False models stock
+    # vLLM's priority scheduling: priority orders admission only. (Memory pressure
+    # may still force a recompute, as in vLLM.) Engines must honour this flag.
+    preempts: bool = True
 
     def initial_level(self, program_service: float, cfg: QueueConfig) -> int:
         return cfg.level_for(program_service) if self.multilevel else 0
