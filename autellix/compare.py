@@ -44,23 +44,17 @@ def reference_arm(arms) -> str:
     return arms[0]
 
 
-def unloaded_slo(runner, slo: SLO, ref: str, balancer: str, capacity_by_n: dict,
-                 seeds) -> dict:
-    """SLO value per engine count: absolute, or factor x the reference's unloaded statistic."""
-    out = {}
-    for n, cap in capacity_by_n.items():
-        if slo.value is not None:
-            out[n] = {"value": slo.value, "unloaded": None, "unloaded_rate": None}
-            continue
-        rate = round(UNLOADED_LOAD * cap, 6)
-        res = runner.run([Point(ref, rate, balancer, n, s) for s in seeds])
-        vals = [statistic(r.summary, slo.metric) for r in res]
-        if not all(math.isfinite(v) for v in vals):
-            raise RuntimeError(f"{ref} is not stable even at {rate:g} programs/s "
-                               f"({UNLOADED_LOAD:.0%} of capacity); give --slo as a number")
-        base = sum(vals) / len(vals)
-        out[n] = {"value": slo.resolve(base), "unloaded": base, "unloaded_rate": rate}
-    return out
+def slo_values(slo: SLO, unloaded: dict, engines) -> dict:
+    """SLO value per engine count: absolute, or factor x the reference's unloaded
+    statistic (``unloaded``: seed -> RunSummary of the reference arm at low load)."""
+    vals = [statistic(s, slo.metric) for s in unloaded.values()]
+    if slo.value is None and not all(math.isfinite(v) for v in vals):
+        raise RuntimeError(f"the reference arm is not stable even at {UNLOADED_LOAD:.0%} of "
+                           "capacity; give --slo as a number")
+    base = sum(vals) / len(vals) if vals else math.nan
+    rate = next(iter(unloaded.values())).rate if unloaded else None
+    return {n: {"value": slo.resolve(base), "unloaded": base, "unloaded_rate": rate}
+            for n in engines}
 
 
 def search_capacities(runner, curves, seeds, slo_by_n: dict, metric: str, start_by_n: dict,

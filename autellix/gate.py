@@ -142,10 +142,8 @@ def measure(config: dict, jobs: int = 1) -> dict:
     """Run the gate's simulated comparison; returns the summary.json-shaped document."""
     from autellix.config import QueueConfig
     from autellix.sim import EngineConfig, SimConfig
-    from autellix.sim_compare import (SEARCH_HEADROOM, engine_capacity, make_pools,
-                                      run_sim_compare)
+    from autellix.sim_compare import engine_capacity, run_sim_compare
     from autellix.slo import SLO
-    from autellix.steady import Window
     from autellix.workloads.registry import generate
 
     qkw = dict(config.get("queue") or {})
@@ -159,9 +157,7 @@ def measure(config: dict, jobs: int = 1) -> dict:
         return generate(config["workload"], n, s)
 
     cap = engine_capacity(load(400, seeds[0]), base)
-    win = Window.at_capacity(config["window"], cap)
-    pools = make_pools(load, seeds, win, max(config["loads"]) * cap * SEARCH_HEADROOM)
-    out = run_sim_compare(pools, base, config["arms"], window=win,
+    out = run_sim_compare(load, seeds, base, config["arms"], window_programs=config["window"],
                           slo=SLO.parse(config["slo"], config["metric"]), capacity=cap,
                           loads=config["loads"], jobs=jobs)
     from autellix.results import _clean

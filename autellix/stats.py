@@ -4,7 +4,9 @@
 the interval ``mean +/- t(0.975, K-1) * sd / sqrt(K)``. The t quantiles are the
 standard table values (scipy is not a core dependency); past 30 degrees of freedom
 the normal quantile 1.96 is within 2% of t. One seed has no interval (``lo = hi =
-nan``). ``welch_t`` is the two-sample statistic the steady-state detector uses.
+nan``). ``rank_z`` (Mann-Whitney U, normal approximation) is the two-sample test
+the steady-state detector uses: rank-based, so a few heavy-tailed programs cannot
+fake a trend, as they can with Welch's t (kept for reference).
 """
 
 from __future__ import annotations
@@ -66,3 +68,24 @@ def welch_t(a, b) -> float:
     if se == 0:
         return 0.0 if mb == ma else math.copysign(math.inf, mb - ma)
     return (mb - ma) / se
+
+
+def rank_z(a, b) -> float:
+    """Mann-Whitney z for "b tends to exceed a" (normal approximation, mid-ranks for ties);
+    0 when either sample is empty."""
+    a, b = list(a), list(b)
+    na, nb = len(a), len(b)
+    if not na or not nb:
+        return 0.0
+    pooled = sorted([(x, 0) for x in a] + [(x, 1) for x in b])
+    ranks_b, i = 0.0, 0
+    while i < len(pooled):
+        j = i
+        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
+            j += 1
+        mid = (i + j) / 2 + 1
+        ranks_b += mid * sum(1 for k in range(i, j + 1) if pooled[k][1] == 1)
+        i = j + 1
+    u = ranks_b - nb * (nb + 1) / 2
+    sd = math.sqrt(na * nb * (na + nb + 1) / 12)
+    return (u - na * nb / 2) / sd

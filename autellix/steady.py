@@ -11,22 +11,25 @@ detector sees it. (A fixed program count would not: past capacity its arrivals
 bunch into a shorter and shorter burst that never queues.)
 
 The CLI states the window as programs *at capacity* (``--window 150``: a duration
-of 150 / capacity seconds). Defaults: warm-up and cool-down half a window each,
-chosen by the convergence check (``tests/test_steady_convergence.py``): doubling
-the window changes no capacity ratio by more than 10%. The simulation stops at
+of 150 / capacity seconds), never shorter than 4 unloaded p99 program lifetimes
+(:mod:`autellix.sim_compare`). Warm-up and cool-down are half a window each. The
+convergence check (``tests/test_steady_convergence.py``, ``benchmarks/convergence.py``)
+doubles the window and requires every capacity ratio to move by at most 10%. The simulation stops at
 ``horizon_factor x span`` seconds; a measured program unfinished by then is lost,
 which makes the point unstable (and bounds the cost of overloaded points).
 
 **Detector.** The measured programs are split into halves by arrival. A point is
 *unstable* (latency still growing: arrivals outpace service, so the number is an
-artefact of the window's length) when the second half's mean program token
+artefact of the window's length) when the second half's *median* program token
 latency exceeds the first's by more than ``tolerance`` (default 25%) *and* the
-rise is statistically clear (Welch t >= 3, about 99.9% one-sided; with ~10
-points per search a looser test flags a stable point too often), so heavy-tailed
-noise alone does not flag a stable point. A point where a measured program did
+rise is statistically clear (Mann-Whitney z >= 3, about 99.9% one-sided). Both are
+rank statistics: per-program token latency is heavy-tailed (long prompts, short
+outputs), and a mean or Welch's t flagged stationary points at 20% of capacity;
+with ~10 points per search a looser test flags some stable point too often. A point where a measured program did
 not complete is unstable too, and so is one whose backlog (programs in the
-system, time-averaged) grows by more than ``tolerance`` and three Poisson standard
-deviations from the first half of the window to the second: under LAS-like
+system, time-averaged) grows by more than ``tolerance`` and by more than three
+Poisson standard deviations of the difference, 3 sqrt(n1 + n2 + 1), from the first
+half of the window to the second: under LAS-like
 policies an overload starves old, long programs while new arrivals stay fast, so
 latency by arrival alone would miss it. Unstable points print as ``unstable``, never as a
 number, and count as missing any latency SLO.
@@ -35,12 +38,13 @@ number, and count as missing any latency SLO.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 from autellix.config import ConfigError
-from autellix.stats import welch_t
+from autellix.stats import rank_z
 
-T_CRITICAL = 3.0
+T_CRITICAL = 3.0  # rank z
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,9 @@ class SteadyCheck:
     reason: str = ""
 
     def to_dict(self) -> dict:
-        return {"stable": self.stable, "first_half": self.first, "second_half": self.second,
-                "growth": self.growth, "welch_t": self.t, "reason": self.reason}
+        return {"stable": self.stable, "first_half_median": self.first,
+                "second_half_median": self.second, "growth": self.growth, "rank_z": self.t,
+                "reason": self.reason}
 
 
 def mean_backlog(records, a: float, b: float) -> float:
@@ -144,10 +149,10 @@ def check_steady(measured: list, tolerance: float = 0.25, records=None,
     half = len(measured) // 2
     a = [r.token_latency for r in measured[:half] if r.status == "completed"]
     b = [r.token_latency for r in measured[half:] if r.status == "completed"]
-    m1 = sum(a) / len(a) if a else float("nan")
-    m2 = sum(b) / len(b) if b else float("nan")
-    growth = m2 / m1 - 1 if a and b and m1 > 0 else float("nan")
-    t = welch_t(a, b)
+    m1 = statistics.median(a) if a else math.nan
+    m2 = statistics.median(b) if b else math.nan
+    growth = m2 / m1 - 1 if a and b and m1 > 0 else math.nan
+    t = rank_z(a, b)
     if lost:
         return SteadyCheck(False, m1, m2, growth, t, f"{lost} measured programs did not complete")
     if growth > tolerance and t >= T_CRITICAL:
@@ -157,7 +162,7 @@ def check_steady(measured: list, tolerance: float = 0.25, records=None,
         mid = window.warmup + window.duration / 2
         n1 = mean_backlog(records, window.warmup, mid)
         n2 = mean_backlog(records, mid, window.warmup + window.duration)
-        if n2 > n1 * (1 + tolerance) and n2 - n1 > 3 * math.sqrt(max(n1, 1.0)):
+        if n2 > n1 * (1 + tolerance) and n2 - n1 > 3 * math.sqrt(n1 + n2 + 1):
             return SteadyCheck(False, m1, m2, growth, t, f"programs in the system grew from "
                                f"{n1:.1f} to {n2:.1f} over the window")
     return SteadyCheck(True, m1, m2, growth, t)

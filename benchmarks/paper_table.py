@@ -24,9 +24,8 @@ from pathlib import Path
 
 from autellix.results import write_run
 from autellix.sim import EngineConfig, SimConfig, simulate
-from autellix.sim_compare import SEARCH_HEADROOM, engine_capacity, make_pools, run_sim_compare
+from autellix.sim_compare import engine_capacity, run_sim_compare
 from autellix.slo import SLO
-from autellix.steady import Window
 from autellix.workloads.registry import generate
 
 WORKLOADS = {"chatbot": "plas", "react": "plas", "mcts": "atlas", "mixed": "atlas"}
@@ -57,13 +56,11 @@ def run_workload(name, args, engines=1, balancers=("autellix",), arms=None, labe
     seeds = list(range(args.seeds))
     base = SimConfig(engine=EngineConfig(max_num_seqs=args.seats), seed=0)
     cap = engine_capacity(generate(name, 400, 0), base)
-    win = Window.at_capacity(args.window, cap * engines)
-    pools = make_pools(lambda n, s: generate(name, n, s), seeds, win,
-                       max(LOADS) * cap * engines * SEARCH_HEADROOM)
-    out = run_sim_compare(pools, base, arms, window=win, slo=SLO("mean"), capacity=cap,
+    out = run_sim_compare(lambda n, s: generate(name, n, s), seeds, base, arms,
+                          window_programs=args.window, slo=SLO("mean"), capacity=cap,
                           loads=LOADS, balancers=balancers, engines=(engines,), jobs=args.jobs,
                           also=(SLO("p95"), SLO("p99")))
-    cfg = {"workload": name, "arms": arms, "seeds": seeds, "window": win.to_dict(),
+    cfg = {"workload": name, "arms": arms, "seeds": seeds, "window": out.window.to_dict(),
            "loads": list(LOADS), "capacity_per_engine": cap, "sim": base.to_dict(),
            "engine": "sim", "command": "python benchmarks/paper_table.py " + " ".join(sys.argv[1:])}
     where = args.out / (label or name)

@@ -12,7 +12,7 @@ from autellix.cli.common import fail, load_workload, parse_floats, parse_list, q
 
 DEFAULT_LOADS = "0.4,0.7,0.85,1.0,1.2"
 DEFAULT_VLLM_RATES = "0.5,1,2"
-DEFAULT_ARMS = "vllm-opt,mlfq,atlas,srpt"
+DEFAULT_ARMS = "vllm-opt,mlfq,plas,srpt"
 
 
 def register(app: typer.Typer) -> None:
@@ -20,14 +20,14 @@ def register(app: typer.Typer) -> None:
                       "at a grid of arrival rates (each point at steady state, or 'unstable'), "
                       "then each scheduler's capacity at a latency SLO (bracketing + bisection) "
                       "and its ratio to the baselines, with 95% CIs over --seeds; writes "
-                      "results/<name>/. With no options: mixed agents on one simulated A100 "
-                      "Llama-3.1-8B engine. Arms: any policy, or vllm (no prefix caching, no "
+                      "results/<name>/. With no options: ShareGPT-like chat programs on one "
+                      "simulated A100 Llama-3.1-8B engine. Arms: any policy, or vllm (no prefix caching, no "
                       "chunked prefill), vllm-opt, vllm-priority.")
     def compare(
-        workload: str = typer.Option("mixed", help="generator name or a JSONL program file"),
+        workload: str = typer.Option("chatbot", help="generator name or a JSONL program file"),
         n: float = typer.Option(150, "--window", "--n", help="steady-state window: as long as "
-                                "this many arrivals take at capacity (programs that arrive in "
-                                "it are measured)"),
+                                "this many arrivals take at capacity, and at least 4 unloaded "
+                                "p99 program lifetimes (programs arriving in it are measured)"),
         warmup: float = typer.Option(0.5, help="warm-up before the window, as a fraction of it"),
         cooldown: float = typer.Option(0.5, help="cool-down after the window, as a fraction of it"),
         rates: str = typer.Option("", help="comma-separated arrival rates (programs/s); "
@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         from autellix.arms import get_arm
         from autellix.slo import SLO
         from autellix.steady import Window
-        from autellix.sim_compare import SEARCH_HEADROOM, engine_capacity, make_pools
+        from autellix.sim_compare import engine_capacity
         from autellix.sweep import default_jobs
 
         console = Console()
@@ -115,12 +115,11 @@ def register(app: typer.Typer) -> None:
                                 schedule_interval=schedule_interval)
             base = SimConfig(engine=ecfg, queue=qcfg, seed=seed)
             cap = engine_capacity(loader(CAPACITY_SAMPLE, seed), base)
-            window = Window.at_capacity(n, cap * min(ns), warmup, cooldown)
-            top = max(rate_list) if rate_list else max(load_list) * cap * max(ns)
-            pools = make_pools(loader, seed_list, window, top * SEARCH_HEADROOM)
-            config["window"] = window.to_dict()
-            outcome = _run_sim(console, pools, base, arms, window, slo_spec, cap, load_list,
-                               rate_list, bals, ns, jobs or default_jobs(), search, save_calls)
+            Window.at_capacity(n, cap, warmup, cooldown)  # validate before any run
+            outcome = _run_sim(console, loader, seed_list, base, arms, n, warmup, cooldown,
+                               slo_spec, cap, load_list, rate_list, bals, ns,
+                               jobs or default_jobs(), search, save_calls)
+            config["window"] = outcome.window.to_dict()
         except (ValueError, RuntimeError, OSError) as e:
             fail(str(e))
         config.update(sim=base.to_dict(), rates=outcome.rates_by_n[ns[0]],
@@ -146,8 +145,8 @@ def _loader(workload, seed):
     return lambda total, s: load_workload(workload, total, s)
 
 
-def _run_sim(console, pools, base, arms, window, slo, cap, loads, rates, bals, ns, jobs, search,
-             save_calls):
+def _run_sim(console, loader, seeds, base, arms, n, warmup, cooldown, slo, cap, loads, rates,
+             bals, ns, jobs, search, save_calls):
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from autellix.sim_compare import run_sim_compare
@@ -161,7 +160,8 @@ def _run_sim(console, pools, base, arms, window, slo, cap, loads, rates, bals, n
             bar.update(task, description=f"{i} points simulated ({jobs} jobs); last: "
                        f"{pt.arm} @ {pt.rate:g}/s seed {pt.seed}")
 
-        return run_sim_compare(pools, base, arms, window=window, slo=slo, capacity=cap, loads=loads,
+        return run_sim_compare(loader, seeds, base, arms, window_programs=n, warmup=warmup,
+                               cooldown=cooldown, slo=slo, capacity=cap, loads=loads,
                                rates=rates, balancers=bals, engines=ns, jobs=jobs,
                                search=search, keep_calls=save_calls, progress=step)
 

@@ -12,6 +12,7 @@ autellix's scheduler. Statistics come from the steady-state window
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -90,9 +91,10 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
             gw = _Gateway(eng_urls, balancer)
             endpoint = gw.url
             for rate in rates:
-                console.print(f"  replaying {min(len(programs), window.programs_needed(rate))} "
-                              f"programs at {rate:g}/s on {policy}")
-                progs, calls = replay(programs[:window.programs_needed(rate)], endpoint,
+                # real engines: rate x span programs (no safety margin: every one costs time)
+                k = min(len(programs), max(4, math.ceil(rate * window.span)))
+                console.print(f"  replaying {k} programs at {rate:g}/s on {policy}")
+                progs, calls = replay(programs[:k], endpoint,
                                       rate=rate, seed=seed,
                                       max_prompt_tokens=max_prompt_tokens, max_model_len=max_model_len,
                                       priority_mode=(policy == "vllm-priority"))

@@ -93,7 +93,11 @@ def _ratio_cell(r: dict | None) -> str:
 def throughput_table(analysis: dict, title: str) -> Table:
     """Capacity at the SLO per arm, and its ratio to each baseline (mean [95% CI] over seeds)."""
     rows = analysis["rows"]
-    ratio_cols = [k for k in dict.fromkeys(k for r in rows for k in r) if k.startswith("vs_")]
+    from autellix.arms import BASELINES
+
+    order = {f"vs_{b}": i for i, b in enumerate(BASELINES)}
+    ratio_cols = sorted({k for r in rows for k in r if k.startswith("vs_")},
+                        key=lambda k: (order.get(k, len(order)), k))
     t = Table(title=title)
     for col in ("policy", "balancer", "engines", "programs/s at SLO", *ratio_cols):
         t.add_column(col.replace("vs_", "x vs "),

@@ -33,7 +33,10 @@ def test_compare_writes_results_and_prints_tables(tmp_path):
     assert "vs_vllm-opt" in an["rows"][1] and an["rows"][1]["capacity"]["mean"] > 0
     cfg = json.loads((d / "config.json").read_text())
     assert cfg["sim"]["engine"]["max_num_seqs"] == 4 and cfg["arms"] == ["vllm-opt", "atlas", "srpt"]
-    assert cfg["window"]["duration_s"] == pytest.approx(20 / cfg["capacity_per_engine"])
+    # the window: 20 arrivals at capacity, but at least 4 unloaded p99 program lifetimes
+    life = an["unloaded"]["p99_program_e2e_s"]
+    assert cfg["window"]["duration_s"] == pytest.approx(max(20 / cfg["capacity_per_engine"],
+                                                            4 * life))
     rows = (d / "programs.csv").read_text().splitlines()
     assert len(rows) > 1 + 6 * 20 and "in_window" in rows[0]
 

@@ -8,7 +8,7 @@ import pytest
 from autellix.compare import _pair_ratio, capacity_rows
 from autellix.config import ConfigError
 from autellix.slo import SLO, Capacity, CapacitySearch, run_searches
-from autellix.stats import mean_ci, t975, welch_t
+from autellix.stats import mean_ci, rank_z, t975, welch_t
 
 
 def queueing_curve(cap, base=1.0):
@@ -134,3 +134,8 @@ def test_mean_ci_and_welch_t():
     assert mean_ci([]).n == 0 and math.isnan(mean_ci([]).mean)
     assert welch_t([1, 2, 3], [4, 5, 6]) > 3 and welch_t([1, 2, 3], [1, 2, 3]) == 0.0
     assert t975(100) == 1.96
+    assert rank_z([1, 2, 3, 4], [5, 6, 7, 8]) > 2 and rank_z([1, 2], [1, 2]) == 0.0
+    assert rank_z([5, 6, 7, 8], [1, 2, 3, 4]) == -rank_z([1, 2, 3, 4], [5, 6, 7, 8])
+    # one huge outlier moves Welch's t but barely the rank statistic
+    a, b = [1.0, 1.1, 0.9, 1.0, 1.05, 0.95], [1.0, 1.1, 0.9, 1.0, 1.05, 60.0]
+    assert abs(rank_z(a, b)) < 1.0
