@@ -46,7 +46,8 @@ class SLO:
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
-            raise ConfigError(f"SLO metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+            raise ConfigError(f"SLO metric must be one of {', '.join(METRICS)}, "
+                              f"got {self.metric!r}")
         if self.value is not None and not self.value > 0:
             raise ConfigError("an absolute SLO must be > 0")
         if not self.factor > 1:

@@ -25,7 +25,8 @@ latency exceeds the first's by more than ``tolerance`` (default 25%) *and* the
 rise is statistically clear (Mann-Whitney z >= 3, about 99.9% one-sided). Both are
 rank statistics: per-program token latency is heavy-tailed (long prompts, short
 outputs), and a mean or Welch's t flagged stationary points at 20% of capacity;
-with ~10 points per search a looser test flags some stable point too often. A point where a measured program did
+with ~10 points per search a looser test flags some stable point too often.
+A point where a measured program did
 not complete is unstable too, and so is one whose backlog (programs in the
 system, time-averaged) grows by more than ``tolerance`` and by more than three
 Poisson standard deviations of the difference, 3 sqrt(n1 + n2 + 1), from the first
@@ -144,7 +145,8 @@ def check_steady(measured: list, tolerance: float = 0.25, records=None,
     """Is the window in steady state? ``measured`` sorted by arrival; with ``records``
     (every program of the run) and ``window``, the backlog test runs too."""
     if not measured:
-        return SteadyCheck(False, math.nan, math.nan, math.nan, 0.0, "no program arrived in the window")
+        return SteadyCheck(False, math.nan, math.nan, math.nan, 0.0,
+                           "no program arrived in the window")
     lost = sum(r.status != "completed" for r in measured)
     half = len(measured) // 2
     a = [r.token_latency for r in measured[:half] if r.status == "completed"]
