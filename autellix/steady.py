@@ -26,14 +26,14 @@ rise is statistically clear (Mann-Whitney z >= 3, about 99.9% one-sided). Both a
 rank statistics: per-program token latency is heavy-tailed (long prompts, short
 outputs), and a mean or Welch's t flagged stationary points at 20% of capacity;
 with ~10 points per search a looser test flags some stable point too often.
-A point where a measured program did
-not complete is unstable too, and so is one whose backlog (programs in the
-system, time-averaged) grows by more than ``tolerance`` and by more than three
-Poisson standard deviations of the difference, 3 sqrt(n1 + n2 + 1), from the first
-half of the window to the second: under LAS-like
+
+A point is unstable too when a measured program did not complete, or when its
+backlog (programs in the system, time-averaged) grows from the first half of the
+window to the second by more than ``tolerance`` and by more than three Poisson
+standard deviations of the difference, 3 sqrt(n1 + n2 + 1): under LAS-like
 policies an overload starves old, long programs while new arrivals stay fast, so
-latency by arrival alone would miss it. Unstable points print as ``unstable``, never as a
-number, and count as missing any latency SLO.
+latency by arrival alone would miss it. Unstable points print as ``unstable``,
+never as a number, and count as missing any latency SLO.
 """
 
 from __future__ import annotations
