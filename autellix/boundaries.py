@@ -26,8 +26,6 @@ from __future__ import annotations
 
 from collections import deque
 
-from sortedcontainers import SortedList
-
 from autellix.config import QueueConfig, geometric, widths
 
 MIN_FIRST, MAX_FIRST = 1e-4, 3600.0  # engine-seconds; keeps a broken clock from collapsing levels
@@ -43,8 +41,12 @@ class Boundaries:
         self.first = cfg._bounds[0]
         self._b = cfg._bounds
         self._q = cfg._quanta
-        self._window: deque[float] = deque()
-        self._sorted = SortedList()
+        # step time = median over the last adapt_window steps of 64-step block averages:
+        # robust to a few slow steps (a cold server), and the same however the steps
+        # were reported (the simulator reports runs of decode steps at once and ends
+        # them at block edges, see steps_to_update)
+        self._blocks: deque[float] = deque(maxlen=max(1, cfg.adapt_window // UPDATE_EVERY))
+        self._block_s = 0.0
         self._since = 0
         self.updates = 0
 
@@ -71,25 +73,32 @@ class Boundaries:
         return self._q[-2] if len(self._q) > 1 else self._b[0]
 
     def step_time(self) -> float | None:
-        """Median of the recent step durations (None before any step)."""
-        xs = self._sorted
+        """Median of the recent 64-step block averages (None before the first block)."""
+        xs = sorted(self._blocks)
         return xs[len(xs) // 2] if xs else None
+
+    def steps_to_update(self) -> int:
+        """Steps until the next update (a multi-step report must not cross it)."""
+        return UPDATE_EVERY - self._since if self.adaptive else 1 << 62
 
     def observe_steps(self, seconds: float, steps: int = 1) -> None:
         """The engine ran ``steps`` steps in ``seconds`` (adaptive mode only)."""
-        if not self.adaptive or not seconds > 0 or steps < 1:
+        if not self.adaptive or not seconds >= 0 or steps < 1:
             return
-        per = seconds / steps
+        while steps > 0:  # a report crossing a block edge is split pro rata
+            take = min(steps, UPDATE_EVERY - self._since)
+            part = seconds * take / steps
+            self._block_s += part
+            self._since += take
+            seconds -= part
+            steps -= take
+            if self._since == UPDATE_EVERY:
+                self._blocks.append(self._block_s / UPDATE_EVERY)
+                self._block_s, self._since = 0.0, 0
+                self._update()
+
+    def _update(self) -> None:
         cfg = self.cfg
-        # one sample per report: a simulated run of k identical decode steps counts once
-        self._window.append(per)
-        self._sorted.add(per)
-        if len(self._window) > cfg.adapt_window:
-            self._sorted.remove(self._window.popleft())
-        self._since += steps
-        if self._since < UPDATE_EVERY:
-            return
-        self._since = 0
         target = cfg.first_steps * self.step_time()
         first = min(max(target, self.first / MAX_STEP), self.first * MAX_STEP)
         first = min(max(first, MIN_FIRST), MAX_FIRST)

@@ -36,3 +36,33 @@ def test_arm_definitions_are_validated():
 
 def test_the_non_preemptive_priority_policy_is_not_offered_to_the_vllm_plugin():
     assert "program-priority" not in REAL_ENGINE_POLICIES and "plas" in REAL_ENGINE_POLICIES
+
+
+def test_without_chunked_prefill_a_prefill_step_runs_no_decodes():
+    """The ``vllm`` arm's engine (vLLM 0.6.1): whole-prompt prefill steps, no mixing."""
+    from autellix.program import Call, Program
+    from autellix.sim import EngineConfig, SimConfig
+    from autellix.sim.cluster import Simulation
+
+    progs = [Program(id="A", calls=(Call(id="c", new_prompt_tokens=64, output_tokens=300),)),
+             Program(id="B", calls=(Call(id="c", new_prompt_tokens=6000, output_tokens=4),))]
+    steps = {}
+    for chunked in (True, False):
+        sim = Simulation(progs, SimConfig(policy="fcfs", check_invariants=True,
+                                          engine=EngineConfig(chunked_prefill=chunked)))
+        sim._arrivals = [0.0, 0.5]
+        seen = []
+        original = sim.cost.step_seconds
+
+        def record(chunks, n_decode, ctx, n_samp, _orig=original, _seen=seen):
+            chunks = list(chunks)
+            _seen.append((sum(e for e, _ in chunks), n_decode))
+            return _orig(chunks, n_decode, ctx, n_samp)
+
+        sim.cost.step_seconds = record
+        res = sim.run()
+        assert all(p.status == "completed" for p in res.programs)
+        steps[chunked] = seen
+    assert any(pf and dec for pf, dec in steps[True])       # chunks mixed with decodes
+    assert not any(pf and dec for pf, dec in steps[False])  # never mixed
+    assert (6000, 0) in steps[False]                         # B's prompt in one step

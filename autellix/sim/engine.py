@@ -85,6 +85,9 @@ class SimEngine:
         self._ff = False  # the current step is a multi-step decode run
         self._dirty = True  # something changed since the last decision
         self._admits = 0
+        # prompt tokens one step may compute for a call: a chunk, or (vLLM 0.6.1,
+        # chunked_prefill=False) the whole prompt
+        self._cap = cfg.max_batched_tokens if cfg.chunked_prefill else 1 << 40
 
     # -------------------------------------------------------------- interface
     def add(self, call: SimCall, now: float, remaining_work: float = 0.0) -> None:
@@ -253,7 +256,7 @@ class SimEngine:
             return -(-c.swapped // self.B)
         usable = (c.seq_len - 1) // self.B
         hit = self.kv.lookup(c.hashes[:usable])
-        first = min(c.seq_len - hit * self.B, self.cfg.max_batched_tokens)
+        first = min(c.seq_len - hit * self.B, self._cap)
         return self.kv.new_blocks_for_hits(c.hashes[:hit]) + (-(-(hit * self.B + first) // self.B) - hit)
 
     def _admit(self, c: SimCall, now: float) -> float | None:
@@ -275,7 +278,7 @@ class SimEngine:
             self.kv.acquire_hits(c.hashes[:hit])
             c.hashed = list(c.hashes[:hit])
             c.computed = hit * self.B
-            t = min(c.seq_len - c.computed, self.cfg.max_batched_tokens)
+            t = min(c.seq_len - c.computed, self._cap)
             need = self._growth_blocks(c, t)
             if not self.kv.allocate(need):  # cannot happen after the check above
                 raise AssertionError(f"admission allocated beyond the pool: {c.key}")
@@ -321,7 +324,7 @@ class SimEngine:
     def _grow(self, now: float) -> float:
         """Make sure every running call has blocks for its next token(s); preempt if not."""
         swap_s = 0.0
-        B, cap = self.B, self.cfg.max_batched_tokens
+        B, cap = self.B, self._cap
         needs = []
         total = 0
         for c in self.running.values():
@@ -342,7 +345,7 @@ class SimEngine:
         for c in order:
             if not c.running:
                 continue
-            t = min(c.seq_len - c.computed, self.cfg.max_batched_tokens)
+            t = min(c.seq_len - c.computed, self._cap)
             need = self._growth_blocks(c, t)
             while not self.kv.allocate(need):
                 # evict the lowest-ranked call admitted after this one (else itself): the
@@ -376,6 +379,8 @@ class SimEngine:
             self.kv.seal(h)
 
     def _assign_tokens(self, batch) -> float:
+        if not self.cfg.chunked_prefill and any(c.seq_len - c.computed > 1 for c in batch):
+            return self._assign_whole_prefills(batch)
         budget = self.cfg.max_batched_tokens
         n_dec = ctx = 0
         for c in batch:
@@ -402,6 +407,26 @@ class SimEngine:
                 n_samp += 1
         return self.cost.step_seconds(chunks, n_dec, ctx, n_samp)
 
+    def _assign_whole_prefills(self, batch) -> float:
+        """vLLM 0.6.1 without chunked prefill: a step that prefills runs no decodes and
+        computes whole prompts, in queue order, while they fit the token budget (the
+        first one always runs, as 0.6.1 requires the budget to hold any prompt)."""
+        for c in batch:
+            c.tokens = 0
+        chunks, used, n_samp = [], 0, 0
+        for c in sorted((c for c in batch if c.seq_len - c.computed > 1),
+                        key=lambda c: self.mlq.rank_key(c.key)):
+            t = min(c.seq_len - c.computed, c.held * self.B - c.computed)
+            if t <= 0:
+                continue
+            if chunks and used + t > self.cfg.max_batched_tokens:
+                break
+            c.tokens = t
+            used += t
+            chunks.append((t, c.computed + t))
+            n_samp += c.computed + t >= c.seq_len
+        return self.cost.step_seconds(chunks, 0, 0, n_samp)
+
     def _fast_forward_steps(self, now: float, t_limit: float) -> int:
         if not self.cfg.fast_forward:
             return 1
@@ -425,6 +450,7 @@ class SimEngine:
                 left = max(e.admit_quantum, e.prefill_paid) - e.ran
                 if e.produced and left > 0:
                     limit = min(limit, left)
+        k = min(k, self.mlq.bounds.steps_to_update())  # boundaries move at block edges
         if k <= 1:
             return 1
         ctx = sum(c.computed + 1 for c in batch)
