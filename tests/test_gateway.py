@@ -1,4 +1,9 @@
-"""Gateway unit tests against fake engines (real uvicorn servers on 127.0.0.1:18640-18699)."""
+"""Gateway unit tests against fake engines (real uvicorn servers on free 127.0.0.1 ports).
+
+The stack's gateway ejects an engine on its first failure (``eject_after=1``) and
+reads ejection times off a :class:`ManualClock`, so whether an engine is ejected,
+on probation or admitted never depends on how fast the machine runs.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import httpx
 import pytest
 
 from autellix.gateway.parsing import GatewayError, identify, prompt_tokens, validate_call
-from test_gateway_helpers import FakeEngine, start_gateway
+from test_gateway_helpers import FakeEngine, ManualClock, closed_port, start_gateway
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -18,7 +23,8 @@ LONG = "word " * 2200  # 11000 chars: about 2750 tokens at 4 chars/token (> 2048
 
 def _stack():
     engines = [FakeEngine("e0").start(), FakeEngine("e1").start()]
-    gw = start_gateway([e.url for e in engines], read_timeout=1.0)
+    gw = start_gateway([e.url for e in engines], read_timeout=1.0, eject_after=1,
+                       clock=ManualClock())
     client = httpx.Client(base_url=gw.url, timeout=10)
     yield gw, engines, client
     client.close()
@@ -152,15 +158,73 @@ def test_long_prompts_stick_short_prompts_spread(stack):
 # ---- failures -----------------------------------------------------------------------
 def test_hanging_engine_times_out_with_502_and_is_avoided(stack):
     gw, engines, client = stack
-    engines[0].mode = "hang"
-    t0 = time.monotonic()
+    engines[0].mode = "hang"  # completions hang; /health still answers 200
     r = chat(client, max_tokens=2)  # least-used with equal loads: engine 0
-    assert r.status_code == 502 and time.monotonic() - t0 < 4
+    assert r.status_code == 502
     err = r.json()["error"]
     assert err["code"] == "engine_timeout" and err["type"] == "server_error" and err["message"]
-    r = chat(client, max_tokens=2)
-    assert r.status_code == 200 and engine_of(r) == engines[1].url
-    assert "autellix_gateway_engine_failures_total" in client.get("/metrics").text
+    # the health loop (every 0.2 s) sees 200 from engine 0 but cannot re-admit it
+    probes = gw.state.probes
+    assert engines[0].wait_for(lambda: gw.state.probes >= probes + 6)
+    for _ in range(3):
+        r = chat(client, max_tokens=2)
+        assert r.status_code == 200 and engine_of(r) == engines[1].url
+    m = client.get("/metrics").text
+    assert f'autellix_gateway_engine_ejections_total{{engine="{engines[0].url}"}} 1.0' in m
+    assert f'autellix_gateway_engine_healthy{{engine="{engines[0].url}"}} 0.0' in m
+    assert client.get("/health").json()["engines"][engines[0].url] == "ejected"
+
+
+def test_half_open_trial_call_readmits_or_doubles_the_ejection(stack):
+    gw, engines, client = stack
+    clock, e0 = gw.state.clock, engines[0].url
+    engines[0].mode = "hang"
+    assert chat(client, max_tokens=2).status_code == 502       # ejected for 1 s
+    clock.advance(1.0)                                          # ejection over: probation
+    assert client.get("/health").json()["engines"][e0] == "probing"
+    r = chat(client, max_tokens=2)                              # the trial: hangs again
+    assert r.status_code == 502 and engine_of(r) == e0
+    clock.advance(1.5)                                          # second ejection is 2 s
+    assert engine_of(chat(client, max_tokens=2)) == engines[1].url
+    engines[0].mode = "ok"
+    clock.advance(0.5)
+    r = chat(client, max_tokens=2)                              # trial succeeds
+    assert r.status_code == 200 and engine_of(r) == e0
+    assert client.get("/health").json()["unhealthy"] == []
+    assert gw.state.engines[0].outlier.ejections == 2
+
+
+def test_only_a_call_that_never_reached_the_engine_is_retried(stack):
+    gw, engines, client = stack
+    engines[0].mode = "crash"  # accepts the call, then drops the connection
+    body = {"model": "tiny", "prompt": "hi", "max_tokens": 6}
+    r = client.post("/v1/completions", json={**body, "stream": True})
+    assert '"error"' in r.text and len(engines[0].bodies) == 1 and not engines[1].bodies
+    dead = start_gateway([f"http://127.0.0.1:{closed_port()}", engines[1].url],
+                         clock=ManualClock())
+    try:
+        r = httpx.post(f"{dead.url}/v1/completions", json=body, timeout=10)
+        assert r.status_code == 200 and engine_of(r) == engines[1].url  # connect refused: moved
+        assert len(engines[1].bodies) == 1
+    finally:
+        dead.stop()
+
+
+def test_full_engines_answer_503_engines_busy(stack):
+    gw, engines, client = stack
+    limited = start_gateway([engines[0].url], max_inflight_per_engine=1, clock=ManualClock())
+    engines[0].token_delay = 0.2
+    try:
+        with httpx.Client(base_url=limited.url, timeout=10) as c:
+            t = threading.Thread(target=chat, args=(c,), kwargs={"max_tokens": 20})
+            t.start()
+            assert engines[0].wait_for(lambda: engines[0].running == 1)
+            r = chat(c, max_tokens=1)
+            t.join()
+        assert r.status_code == 503 and r.json()["error"]["code"] == "engines_busy"
+        assert "max_inflight_per_engine" in r.json()["error"]["message"]
+    finally:
+        limited.stop()
 
 
 def test_dead_engine_is_skipped_and_no_engine_gives_503(stack):
@@ -178,13 +242,18 @@ def test_dead_engine_is_skipped_and_no_engine_gives_503(stack):
     assert client.get("/v1/models").status_code == 503
 
 
-def test_sick_engine_is_marked_down_then_comes_back(stack):
+def test_sick_engine_is_ejected_then_readmitted_by_a_trial_call(stack):
     gw, engines, client = stack
     engines[0].mode = "sick"
     assert engines[0].wait_for(lambda: client.get("/health").json()["unhealthy"] == [engines[0].url])
     assert all(engine_of(chat(client, max_tokens=1)) == engines[1].url for _ in range(3))
     engines[0].mode = "ok"
-    assert engines[0].wait_for(lambda: client.get("/health").json()["unhealthy"] == [])
+    probes = gw.state.probes
+    assert engines[0].wait_for(lambda: gw.state.probes >= probes + 6)  # passing probes ran
+    assert client.get("/health").json()["unhealthy"] == [engines[0].url]  # /health alone: no
+    gw.state.clock.advance(1.0)
+    assert engine_of(chat(client, max_tokens=1)) == engines[0].url  # the trial
+    assert client.get("/health").json()["unhealthy"] == []
     assert client.get("/v1/models").json()["data"][0]["id"] == "tiny"
 
 
@@ -300,7 +369,7 @@ def test_metrics_exposition(stack):
 
 def test_table_is_bounded_and_expires():
     from autellix.gateway import create_app
-    app = create_app(["http://127.0.0.1:18699"], max_entries=3, ttl=10)
+    app = create_app([f"http://127.0.0.1:{closed_port()}"], max_entries=3, ttl=10)
     st = app.state.gateway
     for i in range(10):
         st.start_program(f"p{i}")

@@ -8,7 +8,8 @@ Endpoints:
 * ``POST /v1/programs`` (optional body ``{"id": ...}``) starts a program and returns
   ``{"id": ...}``; ``GET /v1/programs/{id}`` shows its table entry;
   ``DELETE /v1/programs/{id}`` ends it (404 if unknown).
-* ``GET /health``: 200 while at least one engine is healthy, else 503.
+* ``GET /health``: 200 while at least one engine is admitted or due a trial call,
+  else 503; ``engines`` maps each engine to ``admitted``, ``probing`` or ``ejected``.
 * ``GET /metrics``: Prometheus text (see :mod:`autellix.gateway.metrics`).
 
 Program identity of a call: header ``X-Autellix-Program`` (plus optional
@@ -38,13 +39,15 @@ from autellix.gateway.parsing import (GatewayError, bad_request, check_id, error
 from autellix.gateway.state import GatewayState
 
 
-def create_app(engine_urls, balancer: str = "autellix", *, transport=None, **settings) -> FastAPI:
+def create_app(engine_urls, balancer: str = "autellix", *, transport=None, clock=None,
+               **settings) -> FastAPI:
     """Build the gateway app. ``settings`` are :class:`GatewayConfig` fields.
 
-    ``transport`` (an ``httpx.AsyncBaseTransport``) replaces the network, for tests.
+    ``transport`` (an ``httpx.AsyncBaseTransport``) replaces the network and ``clock``
+    (a monotonic-seconds callable) the ejection clock, for tests.
     """
     config = GatewayConfig(engine_urls=tuple(engine_urls), balancer=balancer, **settings)
-    state = GatewayState(config, transport=transport)
+    state = GatewayState(config, transport=transport, clock=clock or time.monotonic)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -90,7 +93,8 @@ def create_app(engine_urls, balancer: str = "autellix", *, transport=None, **set
                 r = await state.client.get(f"{e.url}/v1/models",
                                            timeout=state.config.health_timeout * 5)
             except httpx.HTTPError as exc:
-                state.mark_down(e.index, f"/v1/models failed: {type(exc).__name__}")
+                state.engine_failed(e.index, f"/v1/models failed: {type(exc).__name__}",
+                                    (e.outlier.ejections, False))
                 continue
             if r.status_code == 200:
                 return Response(r.content, media_type="application/json")
@@ -130,9 +134,12 @@ def create_app(engine_urls, balancer: str = "autellix", *, transport=None, **set
 
     @app.get("/health")
     async def health():
-        up = [e.url for e in state.healthy_engines()]
-        body = {"status": "ok" if up else "unavailable", "healthy": up,
+        up = state.healthy_engines()  # admitted, or due a trial call
+        body = {"status": "ok" if up else "unavailable",
+                "healthy": [e.url for e in state.engines if e.healthy],
                 "unhealthy": [e.url for e in state.engines if not e.healthy],
+                "engines": {e.url: e.outlier.state_at(state.clock()).value
+                            for e in state.engines},
                 "programs": len(state.table), "time": time.time()}
         return JSONResponse(body, status_code=200 if up else 503)
 

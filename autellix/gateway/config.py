@@ -7,8 +7,17 @@ Defaults and why:
 * ``read_timeout`` 600 s: the longest silence tolerated from an engine. A
   non-streaming call sends nothing until it finishes, so this must exceed the
   longest call (including its queueing) or healthy engines get marked down.
-* ``health_interval`` 2 s: how often ``GET /health`` is probed on every engine; an
-  engine marked down after a failure comes back at the next successful probe.
+* ``health_interval`` 2 s: how often ``GET /health`` is probed on every engine. A
+  failed probe ejects the engine; a passing one never re-admits it (a hung engine
+  still answers ``/health``): only a successful trial call does.
+* ``eject_after`` 3, ``ejection_base`` 1 s, ``ejection_max`` 60 s: outlier ejection
+  (:mod:`autellix.gateway.outlier`). Three consecutive gateway failures eject an
+  engine for 1 s, doubling with each later ejection up to 60 s. Envoy uses 5
+  failures and 30 s; a fleet of a few engines cannot spare one for that long, and
+  a trial call after the ejection costs one call at most.
+* ``max_inflight_per_engine`` 1024 (Envoy's ``max_requests`` default): calls open on
+  one engine at once; past it the engine is skipped, and with every engine full the
+  call gets 503 ``engines_busy`` at once.
 * ``ttl`` 600 s (peers use the same) and ``max_entries`` 100k bound the process
   table; ``expire_interval`` is how often stale programs are swept.
 * ``chars_per_token`` 4: the gateway does not tokenize. A text prompt counts as
@@ -40,6 +49,10 @@ class GatewayConfig:
     expire_interval: float = 30.0
     chars_per_token: float = 4.0
     max_connections: int = 4096
+    eject_after: int = 3
+    ejection_base: float = 1.0
+    ejection_max: float = 60.0
+    max_inflight_per_engine: int = 1024
     program_header: str = "x-autellix-program"
     thread_header: str = "x-autellix-thread"
 
@@ -57,12 +70,18 @@ class GatewayConfig:
             raise GatewayConfigError(f"unknown balancer {self.balancer!r}; choose one of "
                                      f"{', '.join(BALANCERS)}")
         for name in ("connect_timeout", "read_timeout", "health_interval", "health_timeout",
-                     "ttl", "expire_interval", "chars_per_token"):
+                     "ttl", "expire_interval", "chars_per_token", "ejection_base",
+                     "ejection_max"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and v > 0):
                 raise GatewayConfigError(f"{name} must be a positive number, got {v!r}")
-        if self.max_entries < 1 or self.max_connections < 1:
-            raise GatewayConfigError("max_entries and max_connections must be >= 1")
+        for name in ("max_entries", "max_connections", "eject_after", "max_inflight_per_engine"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+                raise GatewayConfigError(f"{name} must be an integer >= 1, got {v!r}")
+        if self.ejection_max < self.ejection_base:
+            raise GatewayConfigError(f"ejection_max ({self.ejection_max}) must be >= "
+                                     f"ejection_base ({self.ejection_base})")
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}

@@ -3,11 +3,13 @@
 * The call is tagged for the engine's scheduler with ``vllm_xargs`` =
   ``{program_id, thread_id, program_service}``, merged over the client's own
   ``vllm_xargs``; nothing else in the body changes.
-* A refused or timed-out *connect* marks the engine down and retries the call on
-  another healthy engine (the request never reached the first one). Any failure
-  after that (read timeout, dropped connection) marks the engine down and fails the
-  call with 502, or with an SSE ``error`` event when the response is already
-  streaming. No healthy engine at all: 503. Nothing waits without a timeout.
+* A refused or timed-out *connect* counts as a failure of the engine and the call is
+  retried on another available engine: it never reached the first one, so it cannot
+  run twice. Nothing else is retried. Any failure after that (read timeout, dropped
+  connection) counts against the engine and fails the call with 502, or with an SSE
+  ``error`` event when the response is already streaming. Every outcome feeds the
+  engine's outlier detector (:mod:`autellix.gateway.outlier`). No engine available:
+  503. Nothing waits without a timeout.
 * A client that disconnects aborts the upstream request: the upstream exchange runs
   as a task raced against the ASGI ``http.disconnect`` message, and is cancelled,
   which closes the connection so vLLM aborts the request and frees its KV cache.
@@ -28,12 +30,13 @@ from fastapi.responses import JSONResponse, Response
 
 from autellix.gateway.parsing import (GatewayError, error_body, identify, parse_json_object,
                                       prompt_tokens, validate_call)
-from autellix.gateway.state import GatewayState, NoEngineAvailable
+from autellix.gateway.state import GatewayState
 
 PATHS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
 FORWARD_HEADERS = ("authorization", "x-request-id", "x-vllm-priority", "traceparent",
                    "tracestate", "x-session-id", "x-data-parallel-rank")
 CLIENT_CLOSED = 499  # nginx's code; the client never sees it
+GATEWAY_FAILURES = (502, 503, 504)  # engine answers that count against it (Envoy's gateway errors)
 
 
 class ClientGone(Exception):
@@ -85,11 +88,32 @@ class _Call:
         self.t0 = time.monotonic()
         self.first: float | None = None
         self.done = False
+        self.ticket: tuple = (0, False)  # the engine's outlier ticket, set at call_started
+        self.judged = False  # the engine's outcome was reported to its outlier detector
+
+    def engine_answered(self, status_code: int) -> None:
+        if not self.judged:
+            self.judged = True
+            if status_code in GATEWAY_FAILURES:
+                self.state.engine_failed(self.engine, f"engine answered {status_code}",
+                                         self.ticket)
+            else:
+                self.state.engine_ok(self.engine, self.ticket)
+
+    def engine_failed(self, reason: str) -> None:
+        """Charge a failure, also after a first chunk was judged a success (a crash
+        mid-stream still counts towards ejection, but no longer as the trial's)."""
+        ticket = self.ticket if not self.judged else (self.ticket[0], False)
+        self.judged = True
+        self.state.engine_failed(self.engine, reason, ticket)
 
     def finish(self, status: str, service: float | None = None) -> None:
         if self.done:
             return
         self.done = True
+        if not self.judged:  # no verdict on the engine (client gone): free a trial slot
+            self.judged = True
+            self.state.engines[self.engine].outlier.released(self.ticket)
         now = time.monotonic()
         e2e = now - self.t0
         if service is None:
@@ -113,13 +137,10 @@ async def _send(state: GatewayState, call: _Call, path: str, payload: bytes, hea
         try:
             return await state.client.send(req, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            state.mark_down(call.engine, f"connect failed: {type(exc).__name__}")
-            try:
-                new = state.choose(call.ident.program_id, tokens, exclude=tried)
-            except NoEngineAvailable:
-                raise GatewayError(503, "no healthy engine is available", "server_error",
-                                   "no_engine_available") from None
-            state.call_moved(call.ident, call.call_id, call.engine, new)
+            state.engine_failed(call.engine, f"connect failed: {type(exc).__name__}",
+                                call.ticket)
+            new = state.choose(call.ident.program_id, tokens, exclude=tried)  # or 503
+            call.ticket = state.call_moved(call.ident, call.call_id, call.engine, new)
             call.engine = new
             tried.add(new)
 
@@ -132,17 +153,13 @@ async def forward(state: GatewayState, request: Request, kind: str) -> Response:
         call_id = uuid.uuid4().hex[:16]
         ident = identify(request.headers, body, call_id, cfg.program_header, cfg.thread_header)
         tokens = prompt_tokens(kind, body, cfg.chars_per_token)
-        try:
-            engine = state.choose(ident.program_id, tokens)
-        except NoEngineAvailable:
-            raise GatewayError(503, "no healthy engine is available", "server_error",
-                               "no_engine_available") from None
+        engine = state.choose(ident.program_id, tokens)
     except GatewayError as e:
         state.metrics.call_done(kind, "rejected", 0.0)
         return e.response()
 
     call = _Call(state, kind, ident, call_id, engine)
-    service = state.call_started(ident, call_id, engine)
+    service, call.ticket = state.call_started(ident, call_id, engine)
     body["vllm_xargs"] = {**(body.get("vllm_xargs") or {}), "program_id": ident.program_id,
                           "thread_id": ident.thread_id, "program_service": float(service)}
     headers = {k: v for k, v in request.headers.items() if k in FORWARD_HEADERS}
@@ -168,11 +185,12 @@ async def forward(state: GatewayState, request: Request, kind: str) -> Response:
         call.finish("aborted")
         return Response(status_code=CLIENT_CLOSED)
     except GatewayError as e:
+        call.judged = True  # every engine tried was already charged with its connect failure
         call.finish("failed" if e.status >= 500 else "rejected")
         return e.response()
     except httpx.HTTPError as exc:
         code, msg = _failure(exc)
-        state.mark_down(call.engine, msg)
+        call.engine_failed(msg)
         call.finish("failed")
         return JSONResponse(error_body(msg, "server_error", code), status_code=502,
                             headers=call.headers())
@@ -182,6 +200,7 @@ async def forward(state: GatewayState, request: Request, kind: str) -> Response:
 
     if content is None:
         return ProxyStream(resp, call)
+    call.engine_answered(resp.status_code)
     status = "ok" if resp.status_code < 300 else "upstream_error"
     reported = None
     if status == "ok" and b'"autellix"' in content:
@@ -213,11 +232,13 @@ class ProxyStream(Response):
                 async for chunk in self.upstream.aiter_raw():
                     if call.first is None:
                         call.first = time.monotonic()
+                        call.engine_answered(self.status_code)  # a trial passes on its first token
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 outcome["status"] = "ok"
+                call.engine_answered(self.status_code)  # an empty stream: judged at its end
             except httpx.HTTPError as exc:
                 code, msg = _failure(exc)
-                call.state.mark_down(call.engine, msg)
+                call.engine_failed(msg)
                 outcome["status"] = "failed"
                 await send({"type": "http.response.body", "body": _sse_error(msg, code),
                             "more_body": True})

@@ -14,6 +14,9 @@ Each engine's scheduler keeps its own exact accounting; the gateway's number onl
 seeds a program's priority, which matters most when its calls move between engines.
 
 Program wait is the call's TTFT when streaming (queueing plus prefill), else 0.
+
+Engines are admitted, ejected and re-admitted by :mod:`autellix.gateway.outlier`
+from the outcomes of real calls; ``/health`` probes can only eject.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ import httpx
 from autellix.balancer import NoEngineAvailable, make_balancer
 from autellix.gateway.config import GatewayConfig
 from autellix.gateway.metrics import GatewayMetrics
-from autellix.gateway.parsing import Identity
+from autellix.gateway.outlier import EjectionPolicy, EngineHealth, OutlierDetector
+from autellix.gateway.parsing import GatewayError, Identity
 from autellix.process_table import ProcessTable
 
 log = logging.getLogger("autellix.gateway")
@@ -39,19 +43,44 @@ log = logging.getLogger("autellix.gateway")
 class EngineState:
     index: int
     url: str
-    healthy: bool = True
+    outlier: OutlierDetector
     inflight: int = 0
-    last_error: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        """Admitted (not ejected, not on probation)."""
+        return self.outlier.state is EngineHealth.ADMITTED
+
+    @property
+    def last_error(self) -> str:
+        return self.outlier.reason
+
+
+def no_engine(engines) -> GatewayError:
+    """The 503 for a call no engine can take: all ejected, or all at their limit."""
+    if any(e.outlier.state is EngineHealth.ADMITTED for e in engines):
+        limit = engines[0].outlier.policy.max_inflight
+        return GatewayError(503, f"every available engine has {limit} calls in flight "
+                            "(max_inflight_per_engine); retry shortly", "server_error",
+                            "engines_busy")
+    return GatewayError(503, "no healthy engine is available", "server_error",
+                        "no_engine_available")
 
 
 class GatewayState:
-    def __init__(self, config: GatewayConfig, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, config: GatewayConfig, transport: httpx.AsyncBaseTransport | None = None,
+                 clock=time.monotonic):
         self.config = config
-        self.engines = [EngineState(i, u) for i, u in enumerate(config.engine_urls)]
+        self.clock = clock  # drives ejections; tests pass a controllable one
+        policy = EjectionPolicy(config.eject_after, config.ejection_base, config.ejection_max,
+                                config.max_inflight_per_engine)
+        self.engines = [EngineState(i, u, OutlierDetector(policy))
+                        for i, u in enumerate(config.engine_urls)]
         self.table = ProcessTable(rule="max", ttl=config.ttl, max_entries=config.max_entries)
         self.balancer = make_balancer(config.balancer, len(self.engines))
         self.metrics = GatewayMetrics(config.engine_urls)
         self._transport = transport
+        self.probes = 0  # /health probes answered, counted so tests can wait for some
         self.client: httpx.AsyncClient | None = None
         self._tasks: list[asyncio.Task] = []
         self._urls: dict = {}
@@ -89,27 +118,34 @@ class GatewayState:
         return url
 
     def unavailable(self) -> set[int]:
-        return {e.index for e in self.engines if not e.healthy}
+        now = self.clock()
+        return {e.index for e in self.engines if not e.outlier.available(now, e.inflight)}
 
     def healthy_engines(self) -> list[EngineState]:
-        return [e for e in self.engines if e.healthy]
+        """Engines not ejected now (admitted or on probation), admitted ones first."""
+        now = self.clock()
+        live = [e for e in self.engines if e.outlier.state_at(now) is not EngineHealth.EJECTED]
+        return sorted(live, key=lambda e: not e.healthy)
 
-    def mark_down(self, i: int, reason: str) -> None:
+    def engine_ok(self, i: int, ticket) -> None:
         e = self.engines[i]
-        e.last_error = reason
-        if e.healthy:
-            e.healthy = False
-            log.warning("engine %s marked unhealthy: %s", e.url, reason)
-            self.metrics.healthy.labels(e.url).set(0)
-            self.metrics.failures.labels(e.url).inc()
-            self.balancer.engine_failed(i)
-
-    def mark_up(self, i: int) -> None:
-        e = self.engines[i]
-        if not e.healthy:
-            e.healthy = True
-            log.info("engine %s is healthy again", e.url)
+        if e.outlier.success(self.clock(), ticket):
+            log.info("engine %s re-admitted after a successful trial call", e.url)
             self.metrics.healthy.labels(e.url).set(1)
+
+    def engine_failed(self, i: int, reason: str, ticket) -> None:
+        e = self.engines[i]
+        self.metrics.failures.labels(e.url).inc()
+        if e.outlier.failure(self.clock(), reason, ticket):
+            self._ejected(e)
+
+    def _ejected(self, e: EngineState) -> None:
+        o = e.outlier
+        log.warning("engine %s ejected for %.1f s (ejection %d): %s", e.url,
+                    o.until - self.clock(), o.ejections, o.reason)
+        self.metrics.healthy.labels(e.url).set(0)
+        self.metrics.ejections.labels(e.url).inc()
+        self.balancer.engine_failed(e.index)
 
     async def probe(self, i: int) -> bool:
         e = self.engines[i]
@@ -119,10 +155,11 @@ class GatewayState:
             reason = f"/health answered {r.status_code}"
         except httpx.HTTPError as exc:
             ok, reason = False, f"/health failed: {type(exc).__name__}"
-        if ok:
-            self.mark_up(i)
-        else:
-            self.mark_down(i, reason)
+        if not ok:
+            self.metrics.failures.labels(e.url).inc()
+        if e.outlier.health(ok, self.clock(), reason):
+            self._ejected(e)
+        self.probes += 1
         return ok
 
     async def _health_loop(self) -> None:
@@ -157,20 +194,24 @@ class GatewayState:
         return {"id": pid, "service": e.service, "wait": e.wait, "calls": e.calls_done}
 
     def choose(self, pid: str, tokens: int, exclude: set[int] = frozenset()) -> int:
-        """Engine index for a call; raises NoEngineAvailable."""
+        """Engine index for a call; raises a 503 :class:`GatewayError` when none can take it."""
         loads = [e.inflight for e in self.engines]
-        return self.balancer.choose(pid, tokens, loads, self.unavailable() | set(exclude))
+        try:
+            return self.balancer.choose(pid, tokens, loads, self.unavailable() | set(exclude))
+        except NoEngineAvailable:
+            raise no_engine(self.engines) from None
 
-    def call_started(self, ident: Identity, call_id: str, engine: int) -> float:
-        """Register the call; returns the program service it carries to the engine."""
+    def call_started(self, ident: Identity, call_id: str, engine: int) -> tuple[float, tuple]:
+        """Register the call; returns the program service it carries and its engine ticket."""
         e = self.engines[engine]
         e.inflight += 1
         self.metrics.inflight_of[e.url].set(e.inflight)
-        return self.table.call_arrived(ident.program_id, call_id, time.monotonic(),
+        prio = self.table.call_arrived(ident.program_id, call_id, time.monotonic(),
                                        engine=engine).priority
+        return prio, e.outlier.begin(self.clock())
 
-    def call_moved(self, ident: Identity, call_id: str, old: int, new: int) -> None:
-        """The call could not reach ``old`` and goes to ``new`` instead."""
+    def call_moved(self, ident: Identity, call_id: str, old: int, new: int) -> tuple:
+        """The call never reached ``old`` and goes to ``new``; returns its new ticket."""
         for i, d in ((old, -1), (new, +1)):
             self.engines[i].inflight += d
             self.metrics.inflight_of[self.engines[i].url].set(self.engines[i].inflight)
@@ -178,6 +219,7 @@ class GatewayState:
         if entry is not None and call_id in entry.threads:
             entry.threads[call_id].engine = new
             entry.engines.add(new)
+        return self.engines[new].outlier.begin(self.clock())
 
     def call_finished(self, ident: Identity, call_id: str, engine: int, *, endpoint: str,
                       status: str, service: float, wait: float, e2e: float) -> None:
