@@ -12,9 +12,10 @@ Endpoints:
   else 503; ``engines`` maps each engine to ``admitted``, ``probing`` or ``ejected``.
 * ``GET /metrics``: Prometheus text (see :mod:`autellix.gateway.metrics`).
 
-Program identity of a call: header ``X-Autellix-Program`` (plus optional
-``X-Autellix-Thread``), else the body's ``session_id``, else the call is a program
-of its own that ends with it.
+Program identity of a call: see :func:`autellix.gateway.parsing.identify` (the
+``X-Autellix-Program`` header, ``vllm_xargs.agentic_context``, ``session_id``,
+``X-Session-ID``, llm-d's fairness id, ``user``, in that order); with none, the call
+is a program of its own that ends with it.
 
 Every error is OpenAI-shaped: ``{"error": {"message", "type", "code", "param"}}``.
 """
@@ -34,14 +35,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autellix.gateway.config import GatewayConfig
 from autellix.gateway.forward import forward
+from autellix.gateway.guard import Guard
 from autellix.gateway.parsing import (GatewayError, bad_request, check_id, error_body,
                                       parse_json_object)
 from autellix.gateway.state import GatewayState
 
 
 def create_app(engine_urls, balancer: str = "autellix", *, transport=None, clock=None,
-               **settings) -> FastAPI:
-    """Build the gateway app. ``settings`` are :class:`GatewayConfig` fields.
+               **settings) -> Guard:
+    """Build the gateway's ASGI app. ``settings`` are :class:`GatewayConfig` fields.
+
+    The FastAPI app sits behind :class:`Guard` (keys, size limits); ``.state``
+    reaches through to it.
 
     ``transport`` (an ``httpx.AsyncBaseTransport``) replaces the network and ``clock``
     (a monotonic-seconds callable) the ejection clock, for tests.
@@ -148,7 +153,8 @@ def create_app(engine_urls, balancer: str = "autellix", *, transport=None, clock
         state.metrics.programs_active.set(len(state.table))
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
-    return app
+    return Guard(app, api_keys=config.api_keys, max_body_bytes=config.max_body_bytes,
+                 max_header_bytes=config.max_header_bytes)
 
 
 def run_gateway(engine_urls, host: str = "127.0.0.1", port: int = 18400,

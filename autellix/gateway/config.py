@@ -20,6 +20,9 @@ Defaults and why:
   call gets 503 ``engines_busy`` at once.
 * ``ttl`` 600 s (peers use the same) and ``max_entries`` 100k bound the process
   table; ``expire_interval`` is how often stale programs are swept.
+* ``api_keys`` none, ``max_body_bytes`` 32 MiB, ``max_header_bytes`` 64 KiB: the front
+  door (:mod:`autellix.gateway.guard`); with no key the gateway is open, so it binds
+  127.0.0.1 unless told otherwise. ``to_dict`` never writes the keys out.
 * ``chars_per_token`` 4: the gateway does not tokenize. A text prompt counts as
   ``ceil(chars / 4)`` tokens (the usual English rule of thumb); a prompt given as
   token ids counts exactly. The count only feeds the balancer's 2048-token rule.
@@ -53,6 +56,9 @@ class GatewayConfig:
     ejection_base: float = 1.0
     ejection_max: float = 60.0
     max_inflight_per_engine: int = 1024
+    api_keys: tuple[str, ...] = ()
+    max_body_bytes: int = 32 << 20
+    max_header_bytes: int = 64 << 10
     program_header: str = "x-autellix-program"
     thread_header: str = "x-autellix-thread"
 
@@ -75,7 +81,14 @@ class GatewayConfig:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and v > 0):
                 raise GatewayConfigError(f"{name} must be a positive number, got {v!r}")
-        for name in ("max_entries", "max_connections", "eject_after", "max_inflight_per_engine"):
+        keys = (self.api_keys,) if isinstance(self.api_keys, str) else tuple(self.api_keys)
+        object.__setattr__(self, "api_keys", keys)
+        for k in keys:
+            if not isinstance(k, str) or not k.strip() or not k.isprintable() or " " in k:
+                raise GatewayConfigError("an API key must be a non-empty printable string "
+                                         "without spaces")
+        for name in ("max_entries", "max_connections", "eject_after", "max_inflight_per_engine",
+                     "max_body_bytes", "max_header_bytes"):
             v = getattr(self, name)
             if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
                 raise GatewayConfigError(f"{name} must be an integer >= 1, got {v!r}")
@@ -84,4 +97,6 @@ class GatewayConfig:
                                      f"ejection_base ({self.ejection_base})")
 
     def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        d["api_keys"] = ["<redacted>"] * len(self.api_keys)
+        return d

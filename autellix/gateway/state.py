@@ -78,6 +78,8 @@ class GatewayState:
                         for i, u in enumerate(config.engine_urls)]
         self.table = ProcessTable(rule="max", ttl=config.ttl, max_entries=config.max_entries)
         self.balancer = make_balancer(config.balancer, len(self.engines))
+        if hasattr(self.balancer, "max_pins"):  # a pin never outlives the table's bound
+            self.balancer.max_pins = config.max_entries
         self.metrics = GatewayMetrics(config.engine_urls)
         self._transport = transport
         self.probes = 0  # /health probes answered, counted so tests can wait for some
