@@ -34,25 +34,23 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autellix.gateway.config import GatewayConfig
-from autellix.gateway.forward import forward
+from autellix.gateway.forward import ROUTES, forward
 from autellix.gateway.guard import Guard
 from autellix.gateway.parsing import (GatewayError, bad_request, check_id, error_body,
                                       parse_json_object)
 from autellix.gateway.state import GatewayState
 
 
-def create_app(engine_urls, balancer: str = "autellix", *, transport=None, clock=None,
-               **settings) -> Guard:
+def create_app(engine_urls, balancer: str = "autellix", *, clock=None, **settings) -> Guard:
     """Build the gateway's ASGI app. ``settings`` are :class:`GatewayConfig` fields.
 
-    The FastAPI app sits behind :class:`Guard` (keys, size limits); ``.state``
-    reaches through to it.
-
-    ``transport`` (an ``httpx.AsyncBaseTransport``) replaces the network and ``clock``
-    (a monotonic-seconds callable) the ejection clock, for tests.
+    ``POST /v1/chat/completions`` and ``/v1/completions`` go straight to the raw ASGI
+    :func:`forward`; every other route is a FastAPI app. Both sit behind
+    :class:`Guard` (keys, size limits), whose ``.state`` reaches the FastAPI app's.
+    ``clock`` (a monotonic-seconds callable) replaces the ejection clock, for tests.
     """
     config = GatewayConfig(engine_urls=tuple(engine_urls), balancer=balancer, **settings)
-    state = GatewayState(config, transport=transport, clock=clock or time.monotonic)
+    state = GatewayState(config, clock=clock or time.monotonic)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -83,13 +81,11 @@ def create_app(engine_urls, balancer: str = "autellix", *, transport=None, clock
         return JSONResponse(error_body(str(exc.detail), type_, str(exc.status_code)),
                             status_code=exc.status_code)
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request):
-        return await forward(state, request, "chat")
+    async def _served_by_forward():  # pragma: no cover - POSTs never reach FastAPI
+        raise RuntimeError("completions are served by the raw ASGI forward()")
 
-    @app.post("/v1/completions")
-    async def completions(request: Request):
-        return await forward(state, request, "completions")
+    for path in ROUTES:  # registered so that other methods get FastAPI's 405
+        app.add_api_route(path, _served_by_forward, methods=["POST"])
 
     @app.get("/v1/models")
     async def models():
@@ -153,7 +149,15 @@ def create_app(engine_urls, balancer: str = "autellix", *, transport=None, clock
         state.metrics.programs_active.set(len(state.table))
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
-    return Guard(app, api_keys=config.api_keys, max_body_bytes=config.max_body_bytes,
+    async def gateway(scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST":
+            kind = ROUTES.get(scope["path"])
+            if kind is not None:
+                return await forward(state, scope, receive, send, kind)
+        return await app(scope, receive, send)
+
+    gateway.state = app.state
+    return Guard(gateway, api_keys=config.api_keys, max_body_bytes=config.max_body_bytes,
                  max_header_bytes=config.max_header_bytes)
 
 

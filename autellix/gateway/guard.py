@@ -23,18 +23,13 @@ authorised costs almost nothing and never reaches the JSON parser or an engine.
 from __future__ import annotations
 
 import hmac
-import json
 
-from autellix.gateway.parsing import error_body
+from autellix.gateway.parsing import error_body, send_json
 
 
 async def send_error(send, status: int, message: str, type_: str, code: str,
                      headers: tuple = ()) -> None:
-    body = json.dumps(error_body(message, type_, code)).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()), *headers]})
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, error_body(message, type_, code), headers)
 
 
 def key_matches(given: bytes, keys: tuple[bytes, ...]) -> bool:

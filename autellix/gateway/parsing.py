@@ -38,6 +38,15 @@ def error_body(message: str, type_: str, code: str | None = None, param: str | N
     return {"error": {"message": message, "type": type_, "code": code, "param": param}}
 
 
+async def send_json(send, status: int, obj, headers=()) -> None:
+    """Answer a raw ASGI request with a JSON body."""
+    body = json.dumps(obj).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def bad_request(message: str, param: str | None = None, code: str = "invalid_value") -> GatewayError:
     return GatewayError(400, message, "invalid_request_error", code, param)
 

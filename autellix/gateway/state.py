@@ -27,7 +27,9 @@ import logging
 import time
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
+import yarl
 
 from autellix.balancer import NoEngineAvailable, make_balancer
 from autellix.gateway.config import GatewayConfig
@@ -68,8 +70,7 @@ def no_engine(engines) -> GatewayError:
 
 
 class GatewayState:
-    def __init__(self, config: GatewayConfig, transport: httpx.AsyncBaseTransport | None = None,
-                 clock=time.monotonic):
+    def __init__(self, config: GatewayConfig, clock=time.monotonic):
         self.config = config
         self.clock = clock  # drives ejections; tests pass a controllable one
         policy = EjectionPolicy(config.eject_after, config.ejection_base, config.ejection_max,
@@ -81,9 +82,9 @@ class GatewayState:
         if hasattr(self.balancer, "max_pins"):  # a pin never outlives the table's bound
             self.balancer.max_pins = config.max_entries
         self.metrics = GatewayMetrics(config.engine_urls)
-        self._transport = transport
         self.probes = 0  # /health probes answered, counted so tests can wait for some
-        self.client: httpx.AsyncClient | None = None
+        self.client: httpx.AsyncClient | None = None  # probes and /v1/models (cold paths)
+        self.session: aiohttp.ClientSession | None = None  # forwarded calls (the hot path)
         self._tasks: list[asyncio.Task] = []
         self._urls: dict = {}
 
@@ -94,8 +95,14 @@ class GatewayState:
                                 write=c.read_timeout, pool=c.read_timeout)
         limits = httpx.Limits(max_connections=c.max_connections,
                               max_keepalive_connections=min(256, c.max_connections))
-        self.client = httpx.AsyncClient(timeout=timeout, limits=limits, transport=self._transport,
-                                        trust_env=False)
+        self.client = httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False)
+        # connect covers the wait for a pooled connection too; sock_connect the TCP connect
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=c.max_connections, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(total=None, connect=c.read_timeout,
+                                          sock_connect=c.connect_timeout,
+                                          sock_read=c.read_timeout),
+            auto_decompress=False, trust_env=False, skip_auto_headers=("User-Agent",))
         self._tasks = [asyncio.create_task(self._health_loop(), name="autellix-health"),
                        asyncio.create_task(self._expire_loop(), name="autellix-expire")]
 
@@ -109,14 +116,17 @@ class GatewayState:
         if self.client is not None:
             await self.client.aclose()
             self.client = None
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
 
     # ---- engines ---------------------------------------------------------------------
-    def engine_url(self, i: int, path: str) -> httpx.URL:
-        """Parsed once per (engine, path): httpx's URL parsing is costly on the hot path."""
+    def engine_url(self, i: int, path: str) -> yarl.URL:
+        """Parsed once per (engine, path), not on every call."""
         key = (i, path)
         url = self._urls.get(key)
         if url is None:
-            url = self._urls[key] = httpx.URL(self.engines[i].url + path)
+            url = self._urls[key] = yarl.URL(self.engines[i].url + path)
         return url
 
     def unavailable(self) -> set[int]:
