@@ -5,6 +5,8 @@ and not, /health, /v1/models) and records what reaches it: bodies, headers, how 
 calls are running, finished or aborted. Like vLLM it aborts a non-streaming call
 when its client disconnects. ``mode`` makes it misbehave: ``hang`` (never answers),
 ``crash`` (drops the connection after two chunks), ``sick`` (/health answers 500).
+While ``held`` is true, calls that reached it wait (so a test can have several calls
+in flight at once without relying on timing).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class FakeEngine:
         self.name = name
         self.token_delay = token_delay
         self.mode = "ok"
+        self.held = False
         self.bodies: list[dict] = []
         self.headers: list[dict] = []
         self.running = 0
@@ -159,6 +162,8 @@ class FakeEngine:
         return app
 
     async def _work(self, n: int) -> None:
+        while self.held:
+            await asyncio.sleep(0.002)
         if self.mode == "hang":
             await asyncio.sleep(3600)
         await asyncio.sleep(self.token_delay * n)
@@ -230,3 +235,19 @@ def start_gateway(engine_urls, **settings) -> ServerThread:
     gw = ServerThread(create_app(engine_urls, **settings)).start()
     gw.state = gw.server.config.app.state.gateway
     return gw
+
+
+def two_engine_stack():
+    """Two fake engines behind a gateway that ejects on the first failure and reads
+    ejection times off a :class:`ManualClock`; yields ``(gateway, engines, client)``."""
+    import httpx
+
+    engines = [FakeEngine("e0").start(), FakeEngine("e1").start()]
+    gw = start_gateway([e.url for e in engines], read_timeout=1.0, eject_after=1,
+                       clock=ManualClock())
+    client = httpx.Client(base_url=gw.url, timeout=10)
+    yield gw, engines, client
+    client.close()
+    gw.stop()
+    for e in engines:
+        e.stop()
