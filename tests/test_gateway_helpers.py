@@ -171,6 +171,8 @@ class FakeEngine:
     async def _stream(self, kind: str, n: int, body: dict):
         self.running += 1
         try:
+            while self.held:
+                await asyncio.sleep(0.002)
             for i in range(n):
                 if self.mode == "hang":
                     await asyncio.sleep(3600)
