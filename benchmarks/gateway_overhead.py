@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-PATHS = ("direct", "gateway", "bare_relay")
+PATHS = ("direct", "gateway", "gateway_before", "bare_relay")
 
 
 # ---- the fake engine (raw ASGI: as little engine-side work as possible) -----------------
@@ -126,10 +126,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _spawn_free(args: list[str], script: Path = Path(__file__)) -> tuple[subprocess.Popen, int]:
+def _spawn_free(args: list[str], script: Path = Path(__file__),
+                pythonpath: str | None = None) -> tuple[subprocess.Popen, int]:
     """Start ``script serve-KIND ENGINE CPU PORT`` on a free port."""
     port = _free_port()
-    p = subprocess.Popen([sys.executable, str(script), *args, str(port)], cwd=ROOT,
+    env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else None
+    p = subprocess.Popen([sys.executable, str(script), *args, str(port)], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return p, port
 
@@ -265,6 +267,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--vllm", action="store_true", help="also measure a real tiny vLLM engine")
     ap.add_argument("--vllm-n", type=int, default=200)
+    ap.add_argument("--before", metavar="DIR", help="also measure the gateway whose autellix "
+                    "package is in DIR (e.g. an export of an older commit), as gateway_before")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "gateway-overhead")
     args = ap.parse_args()
     _pin(1)
@@ -272,6 +276,9 @@ def main() -> None:
     engine = f"http://127.0.0.1:{eport}"
     procs = {"gateway": _spawn_free(["serve-gateway", engine, "0"]),
              "bare_relay": _spawn_free(["serve-bare", engine, "0"])}
+    if args.before:
+        procs["gateway_before"] = _spawn_free(["serve-gateway", engine, "0"],
+                                              pythonpath=args.before)
     try:
         urls = {"direct": engine, **{k: f"http://127.0.0.1:{p}" for k, (_, p) in procs.items()}}
         for u in urls.values():

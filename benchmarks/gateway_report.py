@@ -22,7 +22,7 @@ def report(r: dict) -> str:
     lines += ["## Fast fake engine (isolates the proxy)", "",
               "| path | CPU ms/call | one core, calls/s | calls/s measured | p50 ms (range) "
               "| p99 ms | stream CPU ms/call, 16 / 128 chunks |", "|---|---|---|---|---|---|---|"]
-    for k in ("direct", "gateway", "bare_relay"):
+    for k in ("direct", "gateway", "gateway_before", "bare_relay"):
         if k not in med:
             continue
         m, x = med[k], rounds[k]
@@ -37,6 +37,9 @@ def report(r: dict) -> str:
               f"{f['added_p50_ms_range'][1]:.2f}), p99 {f['added_p99_ms']:.2f} ms.", "",
               f"Gateway CPU per non-streaming call {med['gateway']['cpu_ms']:.3f} ms: one core "
               f"serves about {f['gateway_one_core_calls_per_s']:.0f} calls/s.", ""]
+    if "gateway_before" in med:
+        lines += ["`gateway_before` is the gateway of an earlier commit (FastAPI + httpx), "
+                  "measured in the same run.", ""]
     if "bare_cpu_ms_per_chunk" in f:
         lines += [f"CPU per relayed stream chunk: gateway {f['gateway_cpu_ms_per_chunk'] * 1000:.1f} "
                   f"us, bare relay {f['bare_cpu_ms_per_chunk'] * 1000:.1f} us.", ""]

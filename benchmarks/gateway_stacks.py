@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -128,6 +129,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     args = ap.parse_args()
     _pin(1)
     eng_proc, eng_port = _spawn_free(["serve-engine", "-", "1"], script=Path(__file__).parent
@@ -154,10 +156,14 @@ def main() -> None:
     finally:
         eng_proc.terminate()
         eng_proc.wait(10)
-    print(f"| relay | CPU ms/call | calls/s at {args.concurrency} in flight | p50 ms at 1 |")
-    print("|---|---|---|---|")
-    for kind, cpu, tput, p50 in rows:
-        print(f"| {kind} | {cpu:.3f} | {tput:.0f} | {p50:.2f} |")
+    lines = [f"Measured {time.strftime('%Y-%m-%d %H:%M:%S')}, load average "
+             f"{os.getloadavg()[0]:.2f}; command: `python {' '.join(sys.argv)}`", "",
+             f"| relay | CPU ms/call | calls/s at {args.concurrency} in flight | p50 ms at 1 |",
+             "|---|---|---|---|"]
+    lines += [f"| {k} | {cpu:.3f} | {tput:.0f} | {p50:.2f} |" for k, cpu, tput, p50 in rows]
+    print("\n".join(lines))
+    if args.out:
+        args.out.write_text("# Relay stacks, side by side\n\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

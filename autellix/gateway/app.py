@@ -146,8 +146,7 @@ def create_app(engine_urls, balancer: str = "autellix", *, clock=None, **setting
 
     @app.get("/metrics")
     async def metrics():
-        state.metrics.programs_active.set(len(state.table))
-        return Response(state.metrics.render(), media_type=state.metrics.content_type)
+        return Response(state.render_metrics(), media_type=state.metrics.content_type)
 
     async def gateway(scope, receive, send):
         if scope["type"] == "http" and scope["method"] == "POST":

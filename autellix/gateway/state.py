@@ -189,18 +189,15 @@ class GatewayState:
         gone = self.table.expire(time.monotonic() if now is None else now)
         for pid in gone:
             self.balancer.program_ended(pid)
-        self.metrics.programs_active.set(len(self.table))
         return gone
 
     # ---- programs and calls ----------------------------------------------------------
     def start_program(self, pid: str) -> None:
         self.table.entry(pid, time.monotonic())
-        self.metrics.programs_active.set(len(self.table))
 
     def end_program(self, pid: str) -> dict | None:
         e = self.table.end_program(pid)
         self.balancer.program_ended(pid)
-        self.metrics.programs_active.set(len(self.table))
         if e is None:
             return None
         return {"id": pid, "service": e.service, "wait": e.wait, "calls": e.calls_done}
@@ -208,8 +205,11 @@ class GatewayState:
     def choose(self, pid: str, tokens: int, exclude: set[int] = frozenset()) -> int:
         """Engine index for a call; raises a 503 :class:`GatewayError` when none can take it."""
         loads = [e.inflight for e in self.engines]
+        out = self.unavailable()
+        if exclude:
+            out.update(exclude)
         try:
-            return self.balancer.choose(pid, tokens, loads, self.unavailable() | set(exclude))
+            return self.balancer.choose(pid, tokens, loads, out)
         except NoEngineAvailable:
             raise no_engine(self.engines) from None
 
@@ -217,7 +217,8 @@ class GatewayState:
         """Register the call; returns the program service it carries and its engine ticket."""
         e = self.engines[engine]
         e.inflight += 1
-        self.metrics.inflight_of[e.url].set(e.inflight)
+        if ident.one_call:  # a program of one call has no history to carry: no entry
+            return 0.0, e.outlier.begin(self.clock())
         prio = self.table.call_arrived(ident.program_id, call_id, time.monotonic(),
                                        engine=engine).priority
         return prio, e.outlier.begin(self.clock())
@@ -226,7 +227,6 @@ class GatewayState:
         """The call never reached ``old`` and goes to ``new``; returns its new ticket."""
         for i, d in ((old, -1), (new, +1)):
             self.engines[i].inflight += d
-            self.metrics.inflight_of[self.engines[i].url].set(self.engines[i].inflight)
         entry = self.table.get(ident.program_id)
         if entry is not None and call_id in entry.threads:
             entry.threads[call_id].engine = new
@@ -237,13 +237,21 @@ class GatewayState:
                       status: str, service: float, wait: float, e2e: float) -> None:
         e = self.engines[engine]
         e.inflight = max(0, e.inflight - 1)
-        self.metrics.inflight_of[e.url].set(e.inflight)
-        self.table.call_finished(ident.program_id, call_id, max(0.0, service), max(0.0, wait),
-                                 time.monotonic())
-        if ident.one_call:
-            self.end_program(ident.program_id)
-        self.metrics.programs_active.set(len(self.table))
+        if ident.one_call:  # the program ends with its call: nothing to fold into
+            self.table.end_program(ident.program_id)
+            self.balancer.program_ended(ident.program_id)
+        else:
+            self.table.call_finished(ident.program_id, call_id, max(0.0, service),
+                                     max(0.0, wait), time.monotonic())
         self.metrics.call_done(endpoint, status, e2e)
+
+    def render_metrics(self) -> bytes:
+        """Prometheus text; the gauges are read off the state now, not kept per call."""
+        m = self.metrics
+        m.programs_active.set(len(self.table))
+        for e in self.engines:
+            m.inflight_of[e.url].set(e.inflight)
+        return m.render()
 
 
 __all__ = ["EngineState", "GatewayState", "NoEngineAvailable"]
