@@ -61,7 +61,7 @@ class _Watch:
 
     def __init__(self, receive, task: asyncio.Task):
         self.gone = self.done = False
-        self._task = asyncio.ensure_future(self._run(receive, task))
+        self._task = asyncio.get_running_loop().create_task(self._run(receive, task))
 
     async def _run(self, receive, task) -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -195,6 +195,13 @@ async def forward(state: GatewayState, scope, receive, send, kind: str) -> None:
             return await send_json(send, 502, error_body(msg, "server_error", code),
                                    call.headers())
         call.engine_answered(resp.status)
+        watch.done = True
+        await send({"type": "http.response.start", "status": resp.status, "headers": [
+            (b"content-type", resp.headers.get("content-type", "application/json").encode()),
+            (b"content-length", str(len(content)).encode()), *call.headers()]})
+        await send({"type": "http.response.body", "body": content})
+        # booked after the answer left, off the client's wait; no await in between, so no
+        # other request on this loop can see the table before the call is in it
         status = "ok" if resp.status < 300 else "upstream_error"
         reported = None
         if status == "ok" and b'"autellix"' in content:
@@ -203,11 +210,6 @@ async def forward(state: GatewayState, scope, receive, send, kind: str) -> None:
             except (ValueError, KeyError, TypeError):
                 pass
         call.finish(status, reported)
-        watch.done = True
-        await send({"type": "http.response.start", "status": resp.status, "headers": [
-            (b"content-type", resp.headers.get("content-type", "application/json").encode()),
-            (b"content-length", str(len(content)).encode()), *call.headers()]})
-        await send({"type": "http.response.body", "body": content})
     except asyncio.CancelledError:
         if not watch.gone:
             raise
