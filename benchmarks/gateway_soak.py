@@ -159,7 +159,7 @@ def gateway_tally(url: str) -> dict:
     for status, v in re.findall(r'autellix_gateway_calls_total\{endpoint="\w+",status="(\w+)"\} (\S+)', m):
         calls[status] += int(float(v))
     inflight = sum(float(v) for v in re.findall(r"autellix_gateway_inflight\{[^}]*\} (\S+)", m))
-    active = float(re.search(r"autellix_gateway_programs_active (\S+)", m).group(1))
+    active = float(re.search(r"^autellix_gateway_programs_active (\S+)$", m, re.M).group(1))
     ejections = sum(float(v) for v in re.findall(
         r"autellix_gateway_engine_ejections_total\{[^}]*\} (\S+)", m))
     return {"calls": dict(calls), "inflight": inflight, "programs_active": active,
