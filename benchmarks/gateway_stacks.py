@@ -145,7 +145,7 @@ def main() -> None:
                 _wait_up(url)
                 asyncio.run(drive(url, args.n // 5, args.concurrency))  # warm up
                 cpu0, t0 = _cpu_seconds(proc.pid), time.perf_counter()
-                lat = asyncio.run(drive(url, args.n, args.concurrency))
+                asyncio.run(drive(url, args.n, args.concurrency))
                 wall, cpu = time.perf_counter() - t0, _cpu_seconds(proc.pid) - cpu0
                 c1 = asyncio.run(drive(url, args.n // 5, 1))
             finally:
