@@ -111,3 +111,15 @@ def test_sick_engine_is_ejected_then_readmitted_by_a_trial_call(stack):
     assert engine_of(chat(client, max_tokens=1)) == engines[0].url  # the trial
     assert client.get("/health").json()["unhealthy"] == []
     assert client.get("/v1/models").json()["data"][0]["id"] == "tiny"
+
+
+def test_calls_never_eject_the_last_admitted_engine(stack):
+    gw, engines, client = stack
+    for e in engines:
+        e.mode = "hang"  # an overload looks like this too: every engine times out
+    assert chat(client, max_tokens=2).status_code == 502  # engine 0: ejected
+    r = chat(client, max_tokens=2)
+    assert r.status_code == 502 and engine_of(r) == engines[1].url  # engine 1: kept
+    assert gw.state.engines[1].healthy and gw.state.engines[1].outlier.ejections == 0
+    engines[1].mode = "ok"
+    assert engine_of(chat(client, max_tokens=2)) == engines[1].url

@@ -105,3 +105,12 @@ def test_policy_validation_says_what_to_change():
         EjectionPolicy(base=10, max=5)
     with pytest.raises(ValueError, match="max_inflight"):
         EjectionPolicy(max_inflight=0)
+
+
+def test_call_failures_may_leave_the_last_engine_admitted_but_a_trial_still_ejects():
+    d = detector(eject_after=1)
+    assert not d.failure(0.0, "burst timeout", d.begin(0.0), may_eject=False)
+    assert d.state is A and d.failures == 1
+    assert d.failure(0.0, "again", d.begin(0.0), may_eject=True) and d.state is E
+    d.available(1.0, 0)
+    assert d.failure(1.0, "trial failed", d.begin(1.0), may_eject=False) and d.state is E

@@ -9,7 +9,8 @@ moves between three states, driven by the outcome of the calls sent to it:
   the call is answered 503 at once rather than queued without bound).
 * ``EJECTED``: after ``eject_after`` consecutive *gateway failures* (connect refused or
   timed out, read timeout, dropped connection, an engine answer of 502/503/504), or
-  one failed ``/health`` probe. It takes no call until its ejection ends. The
+  one failed ``/health`` probe. Call failures never eject the last admitted engine
+  (a burst makes every engine time out at once); a failed probe can. It takes no call until its ejection ends. The
   ejection lasts ``base * 2**level`` seconds capped at ``max`` (Envoy grows it
   linearly; doubling reaches the cap in a few steps with a small base), where
   ``level`` counts earlier ejections and decays by one for each ``max`` seconds the
@@ -116,14 +117,21 @@ class OutlierDetector:
             return True
         return False
 
-    def failure(self, now: float, reason: str, ticket: tuple[int, bool]) -> bool:
-        """A gateway failure. Returns True when this ejected the engine."""
+    def failure(self, now: float, reason: str, ticket: tuple[int, bool],
+                may_eject: bool = True) -> bool:
+        """A gateway failure. Returns True when this ejected the engine.
+
+        ``may_eject=False`` (the caller's rule: this is the last admitted engine)
+        counts the failure but keeps the engine admitted, as Envoy's
+        ``max_ejection_percent`` does: under a burst every engine times out at once,
+        and ejecting them all would turn overload into a full outage.
+        """
         epoch, trial = ticket
         if epoch != self.ejections or self.state is EngineHealth.EJECTED:
             return False  # sent before the latest ejection
         self.reason = reason
         self.failures += 1
-        if trial or self.failures >= self.policy.eject_after:
+        if trial or (self.failures >= self.policy.eject_after and may_eject):
             self._eject(now)
             return True
         return False

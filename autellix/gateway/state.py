@@ -148,7 +148,8 @@ class GatewayState:
     def engine_failed(self, i: int, reason: str, ticket) -> None:
         e = self.engines[i]
         self.metrics.failures.labels(e.url).inc()
-        if e.outlier.failure(self.clock(), reason, ticket):
+        others = any(x.healthy for x in self.engines if x is not e)
+        if e.outlier.failure(self.clock(), reason, ticket, may_eject=others):
             self._ejected(e)
 
     def _ejected(self, e: EngineState) -> None:
@@ -211,6 +212,9 @@ class GatewayState:
         try:
             return self.balancer.choose(pid, tokens, loads, out)
         except NoEngineAvailable:
+            if exclude:  # a retry: every engine left was tried and could not be reached
+                raise GatewayError(503, "no engine could be reached (connect failed on every "
+                                   "engine tried)", "server_error", "no_engine_available") from None
             raise no_engine(self.engines) from None
 
     def call_started(self, ident: Identity, call_id: str, engine: int) -> tuple[float, tuple]:
