@@ -138,7 +138,7 @@ async def drive(url: str, programs: int, calls: int, tokens: int, timeout: float
             pid = f"soak-{p}"
             for i in range(calls):
                 stream = (p + i) % 2 == 0
-                abort = stream and p % 100 == 7 and i == 0
+                abort = stream and p % 100 == 8 and i == 0
                 t0 = time.monotonic()
                 res = await one_call(s, url, pid, i, stream, tokens, abort, timeout)
                 out.append((*res, t0, time.monotonic()))
@@ -203,6 +203,7 @@ def run_phase(name: str, engine_urls: list[str], programs: int, calls: int, toke
     client = collections.Counter(r[0] for r in rows)
     extra["checks"] = {
         "every_call_accounted": len(rows) == programs * calls,
+        "no_failure_without_a_fault": kill is not None or client["failed"] == 0,
         "no_hung_call": client["hung"] == 0,
         "failed_calls_have_reasons": all(r[1] for r in rows if r[0] == "failed"),
         "gateway_ok_equals_client_completed": tally["calls"].get("ok", 0) == client["completed"],
@@ -230,6 +231,17 @@ def run_phase(name: str, engine_urls: list[str], programs: int, calls: int, toke
     return summarize(name, rows, wall, tally, extra)
 
 
+def _port_pair_free(base: int) -> bool:
+    import socket
+    for port in (base, base + 1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
 def fake_pair(token_delay: float):
     procs = [_spawn_free(["serve-engine", str(token_delay)]) for _ in range(2)]
     urls = [f"http://127.0.0.1:{p}" for _, p in procs]
@@ -250,10 +262,20 @@ def main() -> None:
     ap.add_argument("--vllm-kill-after", type=float, default=3.0)
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "gateway-soak")
     args = ap.parse_args()
-    phases = []
+    phases: list[dict] = []
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def save():  # after every phase, so a later failure keeps the earlier figures
+        result = {"command": " ".join(["python"] + sys.argv), "settings": SETTINGS,
+                  "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                  "load_avg_at_end": os.getloadavg(), "phases": phases}
+        (args.out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
+        return result
+
     procs, urls = fake_pair(0.002)
     try:
         phases.append(run_phase("soak", urls, args.programs, args.calls, 8, args.timeout))
+        save()
     finally:
         for p in procs:
             p.kill()
@@ -261,14 +283,17 @@ def main() -> None:
     try:
         phases.append(run_phase("fault", urls, args.fault_programs, args.calls, 10, args.timeout,
                                 kill=(args.kill_after, procs[1].kill)))
+        save()
     finally:
         for p in procs:
             p.kill()
     if args.vllm:
         from autellix.vllm.launch import launch_engines, stop_engines
         from gateway_overhead import _free_port
-        engines = launch_engines(2, policy="plas", base_port=_free_port(), max_num_seqs=8,
-                                 timeout=300)
+        base = _free_port()
+        while not _port_pair_free(base):
+            base = _free_port()
+        engines = launch_engines(2, policy="plas", base_port=base, max_num_seqs=8, timeout=300)
         try:
             victim = engines[1]
             phases.append(run_phase(
@@ -277,12 +302,7 @@ def main() -> None:
                                     lambda: os.killpg(victim.proc.pid, signal.SIGKILL))))
         finally:
             stop_engines(engines)
-    result = {"command": " ".join(["python"] + sys.argv), "settings": SETTINGS,
-              "time": time.strftime("%Y-%m-%d %H:%M:%S"), "load_avg_at_end": os.getloadavg(),
-              "phases": phases}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
+    print(json.dumps(save(), indent=1))
     if not all(all(ph["checks"].values()) for ph in phases):
         sys.exit("some soak check failed; see " + str(args.out / "results.json"))
 

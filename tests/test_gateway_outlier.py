@@ -52,7 +52,10 @@ def test_a_failed_trial_ejects_for_twice_as_long():
 def test_health_probes_eject_but_never_readmit():
     d = detector()
     assert not d.health(True, 0.0) and d.state is A
-    assert d.health(False, 0.0, "/health answered 500") and d.state is E
+    assert not d.health(False, 0.0) and not d.health(False, 0.0)  # two failed probes ...
+    assert not d.health(True, 0.0)                                # ... then a pass resets
+    assert not d.health(False, 0.0) and not d.health(False, 0.0)
+    assert d.health(False, 0.0, "/health answered 500") and d.state is E  # three in a row
     assert not d.health(False, 0.5) and d.ejections == 1  # no pile-up while ejected
     for t in (1.0, 2.0, 50.0):
         d.health(True, t)

@@ -7,9 +7,10 @@ Defaults and why:
 * ``read_timeout`` 600 s: the longest silence tolerated from an engine. A
   non-streaming call sends nothing until it finishes, so this must exceed the
   longest call (including its queueing) or healthy engines get marked down.
-* ``health_interval`` 2 s: how often ``GET /health`` is probed on every engine. A
-  failed probe ejects the engine; a passing one never re-admits it (a hung engine
-  still answers ``/health``): only a successful trial call does.
+* ``health_interval`` 2 s: how often ``GET /health`` is probed on every engine.
+  ``eject_after`` failed probes in a row eject the engine; a passing one never
+  re-admits it (a hung engine still answers ``/health``): only a successful trial
+  call does.
 * ``eject_after`` 3, ``ejection_base`` 1 s, ``ejection_max`` 60 s: outlier ejection
   (:mod:`autellix.gateway.outlier`). Three consecutive gateway failures eject an
   engine for 1 s, doubling with each later ejection up to 60 s. Envoy uses 5

@@ -9,16 +9,16 @@ moves between three states, driven by the outcome of the calls sent to it:
   the call is answered 503 at once rather than queued without bound).
 * ``EJECTED``: after ``eject_after`` consecutive *gateway failures* (connect refused or
   timed out, read timeout, dropped connection, an engine answer of 502/503/504), or
-  one failed ``/health`` probe. Call failures never eject the last admitted engine
-  (a burst makes every engine time out at once); a failed probe can. It takes no call until its ejection ends. The
-  ejection lasts ``base * 2**level`` seconds capped at ``max`` (Envoy grows it
+  as many consecutive failed ``/health`` probes. Call failures never eject the last
+  admitted engine (a burst makes every engine time out at once); failed probes can.
+  It takes no call until its ejection ends. The ejection lasts ``base * 2**level`` seconds capped at ``max`` (Envoy grows it
   linearly; doubling reaches the cap in a few steps with a small base), where
   ``level`` counts earlier ejections and decays by one for each ``max`` seconds the
   engine has served since it was last re-admitted, so a flapping engine stays out
   longer and a recovered one is forgiven.
 * ``PROBING`` (half-open): the ejection is over; the engine takes exactly one *trial*
   call at a time. The trial's success re-admits it; its failure ejects it again, for
-  longer. A passing ``/health`` never changes the state; a failing one ejects.
+  longer. A passing ``/health`` never changes the state; failing ones eject.
 
 An engine answer of 500 or any 4xx counts as a success here: vLLM answers those for
 one bad request (a prompt it cannot serve), which says nothing about the engine,
@@ -66,7 +66,7 @@ class OutlierDetector:
     """Ejection state of one engine. ``inflight`` is kept by the caller."""
 
     __slots__ = ("policy", "state", "failures", "level", "until", "readmitted", "trial",
-                 "ejections", "reason")
+                 "ejections", "reason", "probe_failures")
 
     def __init__(self, policy: EjectionPolicy):
         self.policy = policy
@@ -78,6 +78,7 @@ class OutlierDetector:
         self.trial = False        # a trial call is in flight (PROBING only)
         self.ejections = 0        # total, for /metrics
         self.reason = ""
+        self.probe_failures = 0   # consecutive failed /health probes
 
     def state_at(self, now: float) -> EngineHealth:
         """The state as of ``now`` (an ejection whose time is up reads as probation)."""
@@ -142,9 +143,18 @@ class OutlierDetector:
             self.trial = False
 
     def health(self, ok: bool, now: float, reason: str = "") -> bool:
-        """A ``/health`` probe's result. Returns True when it ejected the engine."""
-        if ok or self.state is EngineHealth.EJECTED:
-            return False  # a passing probe never re-admits
+        """A ``/health`` probe's result. Returns True when it ejected the engine.
+
+        ``eject_after`` consecutive failed probes eject (Envoy's active health
+        checks have the same ``unhealthy_threshold``): one probe that times out in a
+        burst says little. A passing probe never re-admits.
+        """
+        if ok:
+            self.probe_failures = 0
+            return False
+        self.probe_failures += 1
+        if self.state is EngineHealth.EJECTED or self.probe_failures < self.policy.eject_after:
+            return False
         self.reason = reason
         self._eject(now)
         return True
