@@ -51,3 +51,25 @@ def report(r: dict) -> str:
             lines.append(f"| {k} | {v['median'][k]['p50_ms']:.2f} | {v['median'][k]['p99_ms']:.2f} |")
         lines += ["", f"Added p50 {v['added_p50_ms']:.2f} ms.", ""]
     return "\n".join(lines)
+
+
+def soak_report(r: dict) -> str:
+    """Markdown summary of ``benchmarks/gateway_soak.py`` results."""
+    lines = ["# Gateway soak and fault runs", "", f"Measured {r['time']}; command: "
+             f"`{r['command']}`; gateway settings {r['settings']}; load average at the end "
+             f"{r['load_avg_at_end'][0]:.2f}.", "",
+             "| phase | programs | calls | completed | failed | aborted | hung | wall s "
+             "| longest call s | all checks |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for ph in r["phases"]:
+        o = ph["outcomes"]
+        lines.append(f"| {ph['phase']} | {ph['programs']} | {ph['calls']} | "
+                     f"{o.get('completed', 0)} | {o.get('failed', 0)} | {o.get('aborted', 0)} | "
+                     f"{o.get('hung', 0)} | {ph['wall_s']} | {ph['longest_call_s']} | "
+                     f"{'pass' if all(ph['checks'].values()) else 'FAIL'} |")
+    for ph in r["phases"]:
+        lines += ["", f"## {ph['phase']}", "", f"- reasons: {ph['reasons'] or 'none'}",
+                  f"- gateway's own tally: {ph['gateway']}",
+                  f"- checks: {ph['checks']}"]
+        if "kill" in ph:
+            lines.append(f"- kill: {ph['kill']}")
+    return "\n".join(lines) + "\n"

@@ -38,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_overhead import ROOT, _body, _wait_up  # noqa: E402
+from gateway_report import soak_report  # noqa: E402
 from gateway_overhead import _spawn_free as _spawn  # noqa: E402
 
 
@@ -270,6 +271,7 @@ def main() -> None:
                   "time": time.strftime("%Y-%m-%d %H:%M:%S"),
                   "load_avg_at_end": os.getloadavg(), "phases": phases}
         (args.out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
+        (args.out / "README.md").write_text(soak_report(result))
         return result
 
     procs, urls = fake_pair(0.002)
