@@ -19,7 +19,10 @@ Every call is accounted for as ``completed`` (200 and a full answer), ``failed``
 client's, and its in-flight gauges and process table must return to zero. The
 gateway runs with ``max_inflight_per_engine`` and ``max_connections`` raised so
 10,000 concurrent calls are queued, not refused (the defaults would answer the
-excess with 503 ``engines_busy``); its process opens at most 20,000 descriptors here.
+excess with 503 ``engines_busy``), and with at most 1,000 upstream connections, so
+the excess waits for a pooled connection instead of opening thousands of sockets at
+once (a first run with 6,000 made the fake engines' accept queues overflow: connects
+timed out on both engines and most calls got 503).
 Results: ``results/gateway-soak/``.
 """
 
@@ -45,7 +48,7 @@ from gateway_overhead import _spawn_free as _spawn  # noqa: E402
 def _spawn_free(args):
     return _spawn(args, script=Path(__file__))
 
-SETTINGS = {"max_inflight_per_engine": 8000, "max_connections": 6000, "read_timeout": 30.0,
+SETTINGS = {"max_inflight_per_engine": 8000, "max_connections": 1000, "read_timeout": 30.0,
             "connect_timeout": 2.0, "health_interval": 1.0}
 
 
@@ -207,7 +210,12 @@ def run_phase(name: str, engine_urls: list[str], programs: int, calls: int, toke
         "no_failure_without_a_fault": kill is not None or client["failed"] == 0,
         "no_hung_call": client["hung"] == 0,
         "failed_calls_have_reasons": all(r[1] for r in rows if r[0] == "failed"),
-        "gateway_ok_equals_client_completed": tally["calls"].get("ok", 0) == client["completed"],
+        # a client may "abort" after the last chunk was already relayed: the gateway
+        # then books it ok, so compare completed + aborted, and ok >= completed
+        "gateway_matches_client": (
+            tally["calls"].get("ok", 0) + tally["calls"].get("aborted", 0)
+            == client["completed"] + client["aborted"]
+            and tally["calls"].get("ok", 0) >= client["completed"]),
         "gateway_counted_every_call": sum(tally["calls"].values()) == len(rows),
         "inflight_back_to_zero": tally["inflight"] == 0,
         "table_empty_after_programs_end": tally["programs_active"] == 0}
@@ -224,7 +232,7 @@ def run_phase(name: str, engine_urls: list[str], programs: int, calls: int, toke
             "calls_started_after_kill": len(after),
             "after_kill_completed_on_survivor": sum(r[0] == "completed" and r[2] == survivor
                                                     for r in after)}
-        extra["checks"]["in_flight_on_killed_engine_failed_with_reason"] = all(
+        extra["checks"]["in_flight_on_killed_engine_failed_with_reason"] = bool(in_flight) and all(
             r[0] in ("failed", "aborted") and r[1] for r in in_flight)
         extra["checks"]["survivor_kept_serving"] = (
             extra["kill"]["after_kill_completed_on_survivor"] > 0
