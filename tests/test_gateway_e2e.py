@@ -180,7 +180,6 @@ def test_killing_an_engine_mid_run(cluster):
                                                             timeout=120)))
     t.start()
     assert wait_for(lambda: state.engines[1].inflight >= 1 and state.engines[0].inflight >= 1)
-    killed_at = time.monotonic()
     os.killpg(engines[1].proc.pid, signal.SIGKILL)
     t.join(timeout=200)
     assert not t.is_alive(), "replay hung after an engine died"
@@ -194,4 +193,3 @@ def test_killing_an_engine_mid_run(cluster):
                    json={"model": "tiny", "prompt": "still there?", "max_tokens": 4})
     assert r.status_code == 200 and r.headers["x-autellix-engine"] == engines[0].url
     assert httpx.get(f"{gw.url}/health").json()["unhealthy"] == [engines[1].url]
-    assert time.monotonic() - killed_at < 150

@@ -5,6 +5,8 @@ and not, /health, /v1/models) and records what reaches it: bodies, headers, how 
 calls are running, finished or aborted. Like vLLM it aborts a non-streaming call
 when its client disconnects. ``mode`` makes it misbehave: ``hang`` (never answers),
 ``crash`` (drops the connection after two chunks), ``sick`` (/health answers 500).
+While ``held`` is true, calls that reached it wait (so a test can have several calls
+in flight at once without relying on timing).
 """
 
 from __future__ import annotations
@@ -19,36 +21,47 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-PORT_RANGE = (18640, 18689)  # unit tests; e2e use 18600-18639; 18690-18699 stay closed
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def free_port(lo: int = PORT_RANGE[0], hi: int = PORT_RANGE[1]) -> int:
-    for port in range(lo, hi + 1):
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            if port not in _TAKEN:
-                _TAKEN.add(port)
-                return port
-    raise RuntimeError(f"no free port in {lo}-{hi}")
+class ManualClock:
+    """A monotonic clock that moves only when told: drives the gateway's ejections."""
 
+    def __init__(self, t: float = 1000.0):
+        self.t = t
 
-_TAKEN: set[int] = set()
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, dt: float) -> None:
+        self.t += dt
 
 
 class ServerThread:
-    """Run an ASGI app with uvicorn on 127.0.0.1:port in a daemon thread."""
+    """Run an ASGI app with uvicorn on 127.0.0.1 in a daemon thread.
+
+    With no ``port`` it listens on a socket bound to port 0, so the kernel picks a
+    free port and parallel test runs never collide.
+    """
 
     def __init__(self, app, port: int | None = None):
-        self.port = port or free_port()
+        self.sock = None
+        if port is None:
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            port = self.sock.getsockname()[1]
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
         cfg = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error",
                              access_log=False, lifespan="on", timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(cfg)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        socks = [self.sock] if self.sock is not None else None
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": socks},
+                                       daemon=True)
 
     def start(self) -> "ServerThread":
         self.thread.start()
@@ -62,7 +75,8 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=5)
-        _TAKEN.discard(self.port)
+        if self.sock is not None:
+            self.sock.close()
 
 
 class FakeEngine:
@@ -70,6 +84,7 @@ class FakeEngine:
         self.name = name
         self.token_delay = token_delay
         self.mode = "ok"
+        self.held = False
         self.bodies: list[dict] = []
         self.headers: list[dict] = []
         self.running = 0
@@ -147,6 +162,8 @@ class FakeEngine:
         return app
 
     async def _work(self, n: int) -> None:
+        while self.held:
+            await asyncio.sleep(0.002)
         if self.mode == "hang":
             await asyncio.sleep(3600)
         await asyncio.sleep(self.token_delay * n)
@@ -154,6 +171,8 @@ class FakeEngine:
     async def _stream(self, kind: str, n: int, body: dict):
         self.running += 1
         try:
+            while self.held:
+                await asyncio.sleep(0.002)
             for i in range(n):
                 if self.mode == "hang":
                     await asyncio.sleep(3600)
@@ -210,8 +229,27 @@ def _usage_chunk(kind: str, n: int, name: str) -> dict:
 
 
 def start_gateway(engine_urls, **settings) -> ServerThread:
+    """The gateway on a free port; ``settings`` go to ``create_app`` (``clock`` too)."""
     from autellix.gateway import create_app
     settings.setdefault("health_interval", 0.2)
     settings.setdefault("read_timeout", 5.0)
     settings.setdefault("connect_timeout", 1.0)
-    return ServerThread(create_app(engine_urls, **settings)).start()
+    gw = ServerThread(create_app(engine_urls, **settings)).start()
+    gw.state = gw.server.config.app.state.gateway
+    return gw
+
+
+def two_engine_stack():
+    """Two fake engines behind a gateway that ejects on the first failure and reads
+    ejection times off a :class:`ManualClock`; yields ``(gateway, engines, client)``."""
+    import httpx
+
+    engines = [FakeEngine("e0").start(), FakeEngine("e1").start()]
+    gw = start_gateway([e.url for e in engines], read_timeout=1.0, eject_after=1,
+                       clock=ManualClock())
+    client = httpx.Client(base_url=gw.url, timeout=10)
+    yield gw, engines, client
+    client.close()
+    gw.stop()
+    for e in engines:
+        e.stop()

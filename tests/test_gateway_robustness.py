@@ -57,18 +57,29 @@ def test_many_concurrent_calls_all_complete_and_counts_return_to_zero():
     gw = start_gateway([e.url for e in engines])
 
     async def burst():
-        async with httpx.AsyncClient(base_url=gw.url, timeout=30) as c:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(base_url=gw.url, timeout=60, limits=limits) as c:
             async def one_call(i):
                 body = {"model": "tiny", "prompt": "x" * (i % 7 + 1), "max_tokens": 5,
                         "stream": i % 2 == 0}
                 r = await c.post("/v1/completions", json=body,
                                  headers={"X-Autellix-Program": f"p{i % 10}"})
                 return r.status_code
-            return await asyncio.gather(*(one_call(i) for i in range(80)))
 
+            async def release_when_all_held():
+                while sum(e.running for e in engines) < 80:
+                    await asyncio.sleep(0.005)
+                for e in engines:
+                    e.held = False
+            calls = asyncio.gather(*(one_call(i) for i in range(80)))
+            await asyncio.wait_for(release_when_all_held(), 60)
+            return await calls
+
+    for e in engines:  # all 80 calls are in flight at once before any finishes
+        e.held = True
     try:
         assert set(asyncio.run(burst())) == {200}
-        assert all(e.finished > 10 for e in engines)  # both engines took a share
+        assert [e.finished for e in engines] == [40, 40]  # least-used split them evenly
         st = httpx.get(f"{gw.url}/metrics").text
         for e in engines:
             assert f'autellix_gateway_inflight{{engine="{e.url}"}} 0.0' in st

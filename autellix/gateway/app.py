@@ -10,12 +10,14 @@ Endpoints:
 * ``POST /v1/programs`` (optional body ``{"id": ...}``) starts a program and returns
   ``{"id": ...}``; ``GET /v1/programs/{id}`` shows its table entry;
   ``DELETE /v1/programs/{id}`` ends it (404 if unknown).
-* ``GET /health``: 200 while at least one engine is healthy, else 503.
+* ``GET /health``: 200 while at least one engine is admitted or due a trial call,
+  else 503; ``engines`` maps each engine to ``admitted``, ``probing`` or ``ejected``.
 * ``GET /metrics``: Prometheus text (see :mod:`autellix.gateway.metrics`).
 
-Program identity of a call: header ``X-Autellix-Program`` (plus optional
-``X-Autellix-Thread``), else the body's ``session_id``, else the call is a program
-of its own that ends with it.
+Program identity of a call: see :func:`autellix.gateway.parsing.identify` (the
+``X-Autellix-Program`` header, ``vllm_xargs.agentic_context``, ``session_id``,
+``X-Session-ID``, llm-d's fairness id, ``user``, in that order); with none, the call
+is a program of its own that ends with it.
 
 Every error is OpenAI-shaped: ``{"error": {"message", "type", "code", "param"}}``.
 """
@@ -35,19 +37,23 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autellix.gateway.config import GatewayConfig
-from autellix.gateway.forward import forward
+from autellix.gateway.forward import ROUTES, forward
+from autellix.gateway.guard import Guard
 from autellix.gateway.parsing import (GatewayError, bad_request, check_id, error_body,
                                       parse_json_object)
 from autellix.gateway.state import GatewayState
 
 
-def create_app(engine_urls, balancer: str = "autellix", *, transport=None, **settings) -> FastAPI:
-    """Build the gateway app. ``settings`` are :class:`GatewayConfig` fields.
+def create_app(engine_urls, balancer: str = "autellix", *, clock=None, **settings) -> Guard:
+    """Build the gateway's ASGI app. ``settings`` are :class:`GatewayConfig` fields.
 
-    ``transport`` (an ``httpx.AsyncBaseTransport``) replaces the network, for tests.
+    ``POST /v1/chat/completions`` and ``/v1/completions`` go straight to the raw ASGI
+    :func:`forward`; every other route is a FastAPI app. Both sit behind
+    :class:`Guard` (keys, size limits), whose ``.state`` reaches the FastAPI app's.
+    ``clock`` (a monotonic-seconds callable) replaces the ejection clock, for tests.
     """
     config = GatewayConfig(engine_urls=tuple(engine_urls), balancer=balancer, **settings)
-    state = GatewayState(config, transport=transport)
+    state = GatewayState(config, clock=clock or time.monotonic)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -78,13 +84,11 @@ def create_app(engine_urls, balancer: str = "autellix", *, transport=None, **set
         return JSONResponse(error_body(str(exc.detail), type_, str(exc.status_code)),
                             status_code=exc.status_code)
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request):
-        return await forward(state, request, "chat")
+    async def _served_by_forward():  # pragma: no cover - POSTs never reach FastAPI
+        raise RuntimeError("completions are served by the raw ASGI forward()")
 
-    @app.post("/v1/completions")
-    async def completions(request: Request):
-        return await forward(state, request, "completions")
+    for path in ROUTES:  # registered so that other methods get FastAPI's 405
+        app.add_api_route(path, _served_by_forward, methods=["POST"])
 
     @app.get("/v1/models")
     async def models():
@@ -93,7 +97,8 @@ def create_app(engine_urls, balancer: str = "autellix", *, transport=None, **set
                 r = await state.client.get(f"{e.url}/v1/models",
                                            timeout=state.config.health_timeout * 5)
             except httpx.HTTPError as exc:
-                state.mark_down(e.index, f"/v1/models failed: {type(exc).__name__}")
+                state.engine_failed(e.index, f"/v1/models failed: {type(exc).__name__}",
+                                    (e.outlier.ejections, False))
                 continue
             if r.status_code == 200:
                 return _with_gateway_metadata(r.content, state.config)
@@ -133,18 +138,29 @@ def create_app(engine_urls, balancer: str = "autellix", *, transport=None, **set
 
     @app.get("/health")
     async def health():
-        up = [e.url for e in state.healthy_engines()]
-        body = {"status": "ok" if up else "unavailable", "healthy": up,
+        up = state.healthy_engines()  # admitted, or due a trial call
+        body = {"status": "ok" if up else "unavailable",
+                "healthy": [e.url for e in state.engines if e.healthy],
                 "unhealthy": [e.url for e in state.engines if not e.healthy],
+                "engines": {e.url: e.outlier.state_at(state.clock()).value
+                            for e in state.engines},
                 "programs": len(state.table), "time": time.time()}
         return JSONResponse(body, status_code=200 if up else 503)
 
     @app.get("/metrics")
     async def metrics():
-        state.metrics.programs_active.set(len(state.table))
-        return Response(state.metrics.render(), media_type=state.metrics.content_type)
+        return Response(state.render_metrics(), media_type=state.metrics.content_type)
 
-    return app
+    async def gateway(scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST":
+            kind = ROUTES.get(scope["path"])
+            if kind is not None:
+                return await forward(state, scope, receive, send, kind)
+        return await app(scope, receive, send)
+
+    gateway.state = app.state
+    return Guard(gateway, api_keys=config.api_keys, max_body_bytes=config.max_body_bytes,
+                 max_header_bytes=config.max_header_bytes)
 
 
 def _with_gateway_metadata(content: bytes, config: GatewayConfig) -> Response:

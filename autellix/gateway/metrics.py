@@ -11,8 +11,12 @@ colliding in the global registry.
 * ``autellix_gateway_aborts_total``: upstream requests cancelled for a client disconnect.
 * ``autellix_gateway_programs_active``: live entries in the process table.
 * ``autellix_gateway_inflight{engine}``: calls the gateway has open on each engine.
-* ``autellix_gateway_engine_healthy{engine}``: 1 while the engine is considered up.
-* ``autellix_gateway_engine_failures_total{engine}``: times an engine was marked down.
+* ``autellix_gateway_engine_healthy{engine}``: 1 while the engine is admitted, 0 while
+  it is ejected or on probation (half-open, waiting for its trial call to succeed).
+* ``autellix_gateway_engine_failures_total{engine}``: gateway failures charged to the
+  engine (connect refused or timed out, read timeout, dropped connection, an answer
+  of 502/503/504, a failed ``/health`` probe).
+* ``autellix_gateway_engine_ejections_total{engine}``: times the engine was ejected.
 * ``autellix_gateway_call_latency_seconds{endpoint}``: end-to-end call latency as the
   gateway sees it (ok calls only).
 """
@@ -42,7 +46,9 @@ class GatewayMetrics:
         self.healthy = Gauge("autellix_gateway_engine_healthy", "1 if the engine is up",
                              ["engine"], registry=r)
         self.failures = Counter("autellix_gateway_engine_failures",
-                                "Times an engine was marked unhealthy", ["engine"], registry=r)
+                                "Gateway failures charged to an engine", ["engine"], registry=r)
+        self.ejections = Counter("autellix_gateway_engine_ejections",
+                                 "Times an engine was ejected", ["engine"], registry=r)
         self.latency = Histogram("autellix_gateway_call_latency_seconds",
                                  "End-to-end latency of successful calls", ["endpoint"],
                                  buckets=LATENCY_BUCKETS, registry=r)
@@ -50,6 +56,7 @@ class GatewayMetrics:
             self.inflight.labels(u).set(0)
             self.healthy.labels(u).set(1)
             self.failures.labels(u)
+            self.ejections.labels(u)
         # labelled children cached: ``labels()`` takes a lock and hashes on every call
         self.inflight_of = {u: self.inflight.labels(u) for u in engine_urls}
         self._calls: dict = {}

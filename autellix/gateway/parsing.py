@@ -1,7 +1,7 @@
 """Request parsing for the gateway: OpenAI-style errors, validation, identity, size.
 
 The gateway validates only what it must understand to route a call (the JSON shape,
-``model``, ``messages``/``prompt``, ``stream``, ``vllm_xargs``, ``session_id``) and
+``model``, ``messages``/``prompt``, ``stream``, ``vllm_xargs``, the identity fields) and
 the commonest type errors, so a malformed call fails fast with a 400 in OpenAI's
 error format instead of travelling to an engine. Everything else is passed through
 untouched and left to the engine, whose 4xx answers are returned as they are.
@@ -36,6 +36,15 @@ class GatewayError(Exception):
 
 def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> dict:
     return {"error": {"message": message, "type": type_, "code": code, "param": param}}
+
+
+async def send_json(send, status: int, obj, headers=()) -> None:
+    """Answer a raw ASGI request with a JSON body."""
+    body = json.dumps(obj).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def bad_request(message: str, param: str | None = None, code: str = "invalid_value") -> GatewayError:
@@ -138,6 +147,7 @@ class Identity:
     program_id: str
     thread_id: str
     one_call: bool  # no program given: the call is a program of its own
+    source: str = "none"  # which convention named the program (see ``identify``)
 
 
 def check_id(value: str, what: str) -> str:
@@ -147,23 +157,77 @@ def check_id(value: str, what: str) -> str:
     return value
 
 
+def _body_str(body: dict, key: str, param: str | None = None):
+    v = body.get(key)
+    if v is not None and not isinstance(v, str):
+        raise bad_request(f"'{param or key}' must be a string", param=param or key,
+                          code="invalid_type")
+    return v
+
+
+def _agentic_context(body: dict) -> tuple[str | None, str | None]:
+    """``vllm_xargs.agentic_context``: a program id string, or an object naming it by
+    ``program_id`` (else ``session_id``, else ``task_id``), with an optional
+    ``thread_id``. The vLLM Router RFC leaves the object's other fields to the router;
+    the gateway forwards the whole object to the engine untouched."""
+    xa = body.get("vllm_xargs")
+    ctx = xa.get("agentic_context") if isinstance(xa, dict) else None
+    if ctx is None or isinstance(ctx, str):
+        return ctx, None
+    if not isinstance(ctx, dict):
+        raise bad_request("'vllm_xargs.agentic_context' must be a string or an object",
+                          param="vllm_xargs.agentic_context", code="invalid_type")
+    pid = next((ctx[k] for k in ("program_id", "session_id", "task_id") if ctx.get(k) is not None),
+               None)
+    for v, what in ((pid, "program_id"), (ctx.get("thread_id"), "thread_id")):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int))):
+            raise bad_request(f"'vllm_xargs.agentic_context.{what}' must be a string",
+                              param=f"vllm_xargs.agentic_context.{what}", code="invalid_type")
+    tid = ctx.get("thread_id")
+    return (None if pid is None else str(pid)), (None if tid is None else str(tid))
+
+
+IDENTITY_PRECEDENCE = ("header:x-autellix-program", "vllm_xargs.agentic_context",
+                       "body:session_id", "header:x-session-id",
+                       "header:x-gateway-inference-fairness-id", "body:user")
+
+
 def identify(headers, body: dict, call_id: str, program_header: str = "x-autellix-program",
              thread_header: str = "x-autellix-thread") -> Identity:
-    """Program identity: the program header, else body ``session_id``, else the call alone.
+    """A call's program: the first of these conventions that the call carries.
 
-    The thread is the thread header when given, else the call itself.
+    1. header ``X-Autellix-Program`` (autellix's own, and the client library's);
+    2. ``vllm_xargs.agentic_context`` (vLLM Router's program-scheduling RFC);
+    3. body ``session_id`` (vLLM's field; vLLM itself prefers it to the header);
+    4. header ``X-Session-ID`` (vLLM's multi-turn benchmark, the production-stack router);
+    5. header ``x-gateway-inference-fairness-id`` (llm-d);
+    6. body ``user`` (OpenAI's end-user id);
+    7. none: the call is a program of its own, which ends with it.
+
+    Explicit program ids come first, session ids next, and the coarse ones last: a
+    fairness id or a ``user`` usually covers many programs of one tenant or person,
+    so they only stand in when nothing finer is given. The thread is the thread
+    header, else ``agentic_context.thread_id``, else the call itself.
     """
     thread = headers.get(thread_header)
-    thread = check_id(thread, thread_header) if thread is not None else call_id
+    thread = check_id(thread, thread_header) if thread is not None else None
+    session, user = _body_str(body, "session_id"), _body_str(body, "user")  # typed, always
+    ctx_pid, ctx_tid = _agentic_context(body)
+    if thread is None and ctx_tid is not None:
+        thread = check_id(ctx_tid, "vllm_xargs.agentic_context.thread_id")
+    thread = thread or call_id
     pid = headers.get(program_header)
     if pid is not None:
-        return Identity(check_id(pid, program_header), thread, False)
-    sid = body.get("session_id")
-    if sid is not None:
-        if not isinstance(sid, str):
-            raise bad_request("'session_id' must be a string", param="session_id",
-                              code="invalid_type")
-        return Identity(check_id(sid, "session_id"), thread, False)
+        return Identity(check_id(pid, program_header), thread, False, IDENTITY_PRECEDENCE[0])
+    if ctx_pid is not None:
+        return Identity(check_id(ctx_pid, "vllm_xargs.agentic_context"), thread, False,
+                        IDENTITY_PRECEDENCE[1])
+    candidates = ((session, "session_id"), (headers.get("x-session-id"), "x-session-id"),
+                  (headers.get("x-gateway-inference-fairness-id"),
+                   "x-gateway-inference-fairness-id"), (user, "user"))
+    for (value, what), source in zip(candidates, IDENTITY_PRECEDENCE[2:]):
+        if value is not None:
+            return Identity(check_id(value, what), thread, False, source)
     return Identity(f"call-{call_id}", thread, True)
 
 

@@ -14,6 +14,9 @@ Each engine's scheduler keeps its own exact accounting; the gateway's number onl
 seeds a program's priority, which matters most when its calls move between engines.
 
 Program wait is the call's TTFT when streaming (queueing plus prefill), else 0.
+
+Engines are admitted, ejected and re-admitted by :mod:`autellix.gateway.outlier`
+from the outcomes of real calls; ``/health`` probes can only eject.
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ import logging
 import time
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
+import yarl
 
 from autellix.balancer import NoEngineAvailable, make_balancer
 from autellix.gateway.config import GatewayConfig
 from autellix.gateway.metrics import GatewayMetrics
-from autellix.gateway.parsing import Identity
+from autellix.gateway.outlier import EjectionPolicy, EngineHealth, OutlierDetector
+from autellix.gateway.parsing import GatewayError, Identity
 from autellix.process_table import ProcessTable
 
 log = logging.getLogger("autellix.gateway")
@@ -39,20 +45,46 @@ log = logging.getLogger("autellix.gateway")
 class EngineState:
     index: int
     url: str
-    healthy: bool = True
+    outlier: OutlierDetector
     inflight: int = 0
-    last_error: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        """Admitted (not ejected, not on probation)."""
+        return self.outlier.state is EngineHealth.ADMITTED
+
+    @property
+    def last_error(self) -> str:
+        return self.outlier.reason
+
+
+def no_engine(engines) -> GatewayError:
+    """The 503 for a call no engine can take: all ejected, or all at their limit."""
+    if any(e.outlier.state is EngineHealth.ADMITTED for e in engines):
+        limit = engines[0].outlier.policy.max_inflight
+        return GatewayError(503, f"every available engine has {limit} calls in flight "
+                            "(max_inflight_per_engine); retry shortly", "server_error",
+                            "engines_busy")
+    return GatewayError(503, "no healthy engine is available", "server_error",
+                        "no_engine_available")
 
 
 class GatewayState:
-    def __init__(self, config: GatewayConfig, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, config: GatewayConfig, clock=time.monotonic):
         self.config = config
-        self.engines = [EngineState(i, u) for i, u in enumerate(config.engine_urls)]
+        self.clock = clock  # drives ejections; tests pass a controllable one
+        policy = EjectionPolicy(config.eject_after, config.ejection_base, config.ejection_max,
+                                config.max_inflight_per_engine)
+        self.engines = [EngineState(i, u, OutlierDetector(policy))
+                        for i, u in enumerate(config.engine_urls)]
         self.table = ProcessTable(rule="max", ttl=config.ttl, max_entries=config.max_entries)
         self.balancer = make_balancer(config.balancer, len(self.engines))
+        if hasattr(self.balancer, "max_pins"):  # a pin never outlives the table's bound
+            self.balancer.max_pins = config.max_entries
         self.metrics = GatewayMetrics(config.engine_urls)
-        self._transport = transport
-        self.client: httpx.AsyncClient | None = None
+        self.probes = 0  # /health probes answered, counted so tests can wait for some
+        self.client: httpx.AsyncClient | None = None  # probes and /v1/models (cold paths)
+        self.session: aiohttp.ClientSession | None = None  # forwarded calls (the hot path)
         self._tasks: list[asyncio.Task] = []
         self._urls: dict = {}
 
@@ -63,8 +95,14 @@ class GatewayState:
                                 write=c.read_timeout, pool=c.read_timeout)
         limits = httpx.Limits(max_connections=c.max_connections,
                               max_keepalive_connections=min(256, c.max_connections))
-        self.client = httpx.AsyncClient(timeout=timeout, limits=limits, transport=self._transport,
-                                        trust_env=False)
+        self.client = httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False)
+        # connect covers the wait for a pooled connection too; sock_connect the TCP connect
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=c.max_connections, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(total=None, connect=c.read_timeout,
+                                          sock_connect=c.connect_timeout,
+                                          sock_read=c.read_timeout),
+            auto_decompress=False, trust_env=False, skip_auto_headers=("User-Agent",))
         self._tasks = [asyncio.create_task(self._health_loop(), name="autellix-health"),
                        asyncio.create_task(self._expire_loop(), name="autellix-expire")]
 
@@ -78,38 +116,49 @@ class GatewayState:
         if self.client is not None:
             await self.client.aclose()
             self.client = None
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
 
     # ---- engines ---------------------------------------------------------------------
-    def engine_url(self, i: int, path: str) -> httpx.URL:
-        """Parsed once per (engine, path): httpx's URL parsing is costly on the hot path."""
+    def engine_url(self, i: int, path: str) -> yarl.URL:
+        """Parsed once per (engine, path), not on every call."""
         key = (i, path)
         url = self._urls.get(key)
         if url is None:
-            url = self._urls[key] = httpx.URL(self.engines[i].url + path)
+            url = self._urls[key] = yarl.URL(self.engines[i].url + path)
         return url
 
     def unavailable(self) -> set[int]:
-        return {e.index for e in self.engines if not e.healthy}
+        now = self.clock()
+        return {e.index for e in self.engines if not e.outlier.available(now, e.inflight)}
 
     def healthy_engines(self) -> list[EngineState]:
-        return [e for e in self.engines if e.healthy]
+        """Engines not ejected now (admitted or on probation), admitted ones first."""
+        now = self.clock()
+        live = [e for e in self.engines if e.outlier.state_at(now) is not EngineHealth.EJECTED]
+        return sorted(live, key=lambda e: not e.healthy)
 
-    def mark_down(self, i: int, reason: str) -> None:
+    def engine_ok(self, i: int, ticket) -> None:
         e = self.engines[i]
-        e.last_error = reason
-        if e.healthy:
-            e.healthy = False
-            log.warning("engine %s marked unhealthy: %s", e.url, reason)
-            self.metrics.healthy.labels(e.url).set(0)
-            self.metrics.failures.labels(e.url).inc()
-            self.balancer.engine_failed(i)
-
-    def mark_up(self, i: int) -> None:
-        e = self.engines[i]
-        if not e.healthy:
-            e.healthy = True
-            log.info("engine %s is healthy again", e.url)
+        if e.outlier.success(self.clock(), ticket):
+            log.info("engine %s re-admitted after a successful trial call", e.url)
             self.metrics.healthy.labels(e.url).set(1)
+
+    def engine_failed(self, i: int, reason: str, ticket) -> None:
+        e = self.engines[i]
+        self.metrics.failures.labels(e.url).inc()
+        others = any(x.healthy for x in self.engines if x is not e)
+        if e.outlier.failure(self.clock(), reason, ticket, may_eject=others):
+            self._ejected(e)
+
+    def _ejected(self, e: EngineState) -> None:
+        o = e.outlier
+        log.warning("engine %s ejected for %.1f s (ejection %d): %s", e.url,
+                    o.until - self.clock(), o.ejections, o.reason)
+        self.metrics.healthy.labels(e.url).set(0)
+        self.metrics.ejections.labels(e.url).inc()
+        self.balancer.engine_failed(e.index)
 
     async def probe(self, i: int) -> bool:
         e = self.engines[i]
@@ -119,10 +168,11 @@ class GatewayState:
             reason = f"/health answered {r.status_code}"
         except httpx.HTTPError as exc:
             ok, reason = False, f"/health failed: {type(exc).__name__}"
-        if ok:
-            self.mark_up(i)
-        else:
-            self.mark_down(i, reason)
+        if not ok:
+            self.metrics.failures.labels(e.url).inc()
+        if e.outlier.health(ok, self.clock(), reason):
+            self._ejected(e)
+        self.probes += 1
         return ok
 
     async def _health_loop(self) -> None:
@@ -140,56 +190,72 @@ class GatewayState:
         gone = self.table.expire(time.monotonic() if now is None else now)
         for pid in gone:
             self.balancer.program_ended(pid)
-        self.metrics.programs_active.set(len(self.table))
         return gone
 
     # ---- programs and calls ----------------------------------------------------------
     def start_program(self, pid: str) -> None:
         self.table.entry(pid, time.monotonic())
-        self.metrics.programs_active.set(len(self.table))
 
     def end_program(self, pid: str) -> dict | None:
         e = self.table.end_program(pid)
         self.balancer.program_ended(pid)
-        self.metrics.programs_active.set(len(self.table))
         if e is None:
             return None
         return {"id": pid, "service": e.service, "wait": e.wait, "calls": e.calls_done}
 
     def choose(self, pid: str, tokens: int, exclude: set[int] = frozenset()) -> int:
-        """Engine index for a call; raises NoEngineAvailable."""
+        """Engine index for a call; raises a 503 :class:`GatewayError` when none can take it."""
         loads = [e.inflight for e in self.engines]
-        return self.balancer.choose(pid, tokens, loads, self.unavailable() | set(exclude))
+        out = self.unavailable()
+        if exclude:
+            out.update(exclude)
+        try:
+            return self.balancer.choose(pid, tokens, loads, out)
+        except NoEngineAvailable:
+            if exclude:  # a retry: every engine left was tried and could not be reached
+                raise GatewayError(503, "no engine could be reached (connect failed on every "
+                                   "engine tried)", "server_error", "no_engine_available") from None
+            raise no_engine(self.engines) from None
 
-    def call_started(self, ident: Identity, call_id: str, engine: int) -> float:
-        """Register the call; returns the program service it carries to the engine."""
+    def call_started(self, ident: Identity, call_id: str, engine: int) -> tuple[float, tuple]:
+        """Register the call; returns the program service it carries and its engine ticket."""
         e = self.engines[engine]
         e.inflight += 1
-        self.metrics.inflight_of[e.url].set(e.inflight)
-        return self.table.call_arrived(ident.program_id, call_id, time.monotonic(),
+        if ident.one_call:  # a program of one call has no history to carry: no entry
+            return 0.0, e.outlier.begin(self.clock())
+        prio = self.table.call_arrived(ident.program_id, call_id, time.monotonic(),
                                        engine=engine).priority
+        return prio, e.outlier.begin(self.clock())
 
-    def call_moved(self, ident: Identity, call_id: str, old: int, new: int) -> None:
-        """The call could not reach ``old`` and goes to ``new`` instead."""
+    def call_moved(self, ident: Identity, call_id: str, old: int, new: int) -> tuple:
+        """The call never reached ``old`` and goes to ``new``; returns its new ticket."""
         for i, d in ((old, -1), (new, +1)):
             self.engines[i].inflight += d
-            self.metrics.inflight_of[self.engines[i].url].set(self.engines[i].inflight)
         entry = self.table.get(ident.program_id)
         if entry is not None and call_id in entry.threads:
             entry.threads[call_id].engine = new
             entry.engines.add(new)
+        return self.engines[new].outlier.begin(self.clock())
 
     def call_finished(self, ident: Identity, call_id: str, engine: int, *, endpoint: str,
                       status: str, service: float, wait: float, e2e: float) -> None:
         e = self.engines[engine]
         e.inflight = max(0, e.inflight - 1)
-        self.metrics.inflight_of[e.url].set(e.inflight)
-        self.table.call_finished(ident.program_id, call_id, max(0.0, service), max(0.0, wait),
-                                 time.monotonic())
-        if ident.one_call:
-            self.end_program(ident.program_id)
-        self.metrics.programs_active.set(len(self.table))
+        if ident.one_call:  # the program ends with its call: nothing to fold into
+            self.table.end_program(ident.program_id)
+            self.balancer.program_ended(ident.program_id)
+        else:
+            self.table.call_finished(ident.program_id, call_id, max(0.0, service),
+                                     max(0.0, wait), time.monotonic())
         self.metrics.call_done(endpoint, status, e2e)
+
+    def render_metrics(self) -> bytes:
+        """Prometheus text; the gauges are read off the state now, not kept per call."""
+        m = self.metrics
+        m.programs_active.set(len(self.table))
+        for e in self.engines:
+            m.inflight_of[e.url].set(e.inflight)
+        return m.render()
 
 
 __all__ = ["EngineState", "GatewayState", "NoEngineAvailable"]
