@@ -93,7 +93,9 @@ class MultiLevelQueue:
         self.table = table if table is not None else ProcessTable(rule=policy.table_rule)
         self._order = SortedList()
         self._entries: dict[str, QEntry] = {}
-        self._by_prog: dict[str, set[str]] = {}
+        # per program, its queued calls in arrival order (a dict, not a set: re-arming
+        # siblings in set order made equal deadlines depend on PYTHONHASHSEED)
+        self._by_prog: dict[str, dict[str, None]] = {}
         self._starve: list[tuple[float, int, str, int]] = []
         self._seq = itertools.count()
         self._starvation = policy.starvation if self.cfg.starvation else None
@@ -130,7 +132,7 @@ class MultiLevelQueue:
                    seq=next(self._seq), quantum_left=self.bounds.quantum(level),
                    remaining_work=remaining_work, wait_since=now)
         self._entries[call_id] = e
-        self._by_prog.setdefault(pid, set()).add(call_id)
+        self._by_prog.setdefault(pid, {})[call_id] = None
         self._place(e)
         self._arm(e)
         return e
@@ -231,7 +233,7 @@ class MultiLevelQueue:
         e.version += 1
         sibs = self._by_prog.get(e.pid)
         if sibs is not None:
-            sibs.discard(call_id)
+            sibs.pop(call_id, None)
             if not sibs:
                 del self._by_prog[e.pid]
         self.table.call_finished(e.pid, call_id, model_time=e.service, wait=e.wait, now=now)

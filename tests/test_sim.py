@@ -183,3 +183,29 @@ def test_decode_run_closed_form_matches_step_sum():
     m = CostModel(load_profile("a100-80gb-llama-3.1-8b"))
     total = sum(m.step_seconds([], 5, 1000 + 5 * i, 5) for i in range(37))
     assert m.decode_run_seconds(5, 1000, 37) == pytest.approx(total, rel=1e-12)
+
+
+def test_without_chunked_prefill_a_prefill_step_runs_no_decodes():
+    """vLLM 0.6.1's scheduler (chunked_prefill=False): whole-prompt steps, no mixing."""
+    progs = [Program(id="A", calls=(Call(id="c", new_prompt_tokens=64, output_tokens=300),)),
+             Program(id="B", calls=(Call(id="c", new_prompt_tokens=6000, output_tokens=4),))]
+    steps = {}
+    for chunked in (True, False):
+        sim = Simulation(progs, SimConfig(policy="fcfs", check_invariants=True,
+                                          engine=EngineConfig(chunked_prefill=chunked)))
+        sim._arrivals = [0.0, 0.5]
+        seen = []
+        original = sim.cost.step_seconds
+
+        def record(chunks, n_decode, ctx, n_samp, _orig=original, _seen=seen):
+            chunks = list(chunks)
+            _seen.append((sum(e for e, _ in chunks), n_decode))
+            return _orig(chunks, n_decode, ctx, n_samp)
+
+        sim.cost.step_seconds = record
+        res = sim.run()
+        assert all(p.status == "completed" for p in res.programs)
+        steps[chunked] = seen
+    assert any(pf and dec for pf, dec in steps[True])       # chunks mixed with decodes
+    assert not any(pf and dec for pf, dec in steps[False])  # never mixed
+    assert (6000, 0) in steps[False]                         # B's prompt in one step

@@ -5,8 +5,9 @@ Llama-3.1-8B: ``max_num_seqs`` 256 (vLLM's default), a chunked-prefill token bud
 of 2048 per step, 16-token KV blocks with automatic prefix caching, and preemption
 by recompute (vLLM V1's only mechanism; ``swap`` models the paper's bulk swap).
 ``kv_capacity_tokens`` of ``None`` takes the profile's capacity.
-``prefix_caching=False, chunked_prefill=False`` is the paper's plain vLLM 0.6.1
-(the ``vllm`` arm of :mod:`autellix.arms`).
+``chunked_prefill=False`` models vLLM 0.6.1's scheduler (the paper's plain vLLM
+baseline, with ``prefix_caching=False``): a step that prefills computes whole
+prompts and runs no decodes.
 """
 
 from __future__ import annotations
@@ -26,9 +27,6 @@ class EngineConfig:
     block_size: int = 16
     kv_capacity_tokens: int | None = None
     prefix_caching: bool = True
-    # False: vLLM 0.6.1's scheduler (the paper's `vllm` baseline): a prompt is
-    # prefilled whole in one step that runs no decodes, instead of in
-    # max_batched_tokens chunks mixed with decodes. Engines must honour this flag.
     chunked_prefill: bool = True
     preemption: str = "recompute"
     schedule_interval: int = 1
