@@ -3,7 +3,6 @@ without the gateway)."""
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
