@@ -3,7 +3,6 @@ without the gateway)."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from autellix.metrics import CallRecord, ProgramRecord
