@@ -58,7 +58,6 @@ def widths(boundaries) -> tuple[float, ...]:
     return tuple(hi - lo for lo, hi in zip(lows, boundaries)) + (math.inf,)
 
 
-DEFAULT_BOUNDARIES = geometric(0.25, 13)  # 0.25 ... 512 s: the adaptive start, and the A100 value
 
 
 @dataclass(frozen=True)

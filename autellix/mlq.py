@@ -24,7 +24,7 @@ and wait are kept separately and are what the process table receives when the ca
 finishes or is aborted.
 
 Levels and quanta come from a live :class:`autellix.boundaries.Boundaries` (fixed,
-or following the engine's completed-call service). The queue also keeps what the
+or in units of the engine's measured step time). The queue also keeps what the
 preemption rule (:mod:`autellix.preemption`) reads: whether a call was promoted,
 and, since its latest admission, its prefill cost and its run after the first
 token (the engine reports tokens with :meth:`MultiLevelQueue.token`). Engine time

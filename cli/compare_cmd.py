@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         kv_tokens: int = typer.Option(0, help="KV capacity in tokens (0: the profile's)"),
         preemption: str = typer.Option("recompute", help="'recompute' or 'swap' (simulator)"),
         schedule_interval: int = typer.Option(1, help="run the scheduler every N steps"),
-        boundaries: str = typer.Option("", help="queue boundaries in engine-seconds (default 0.25..64)"),
+        boundaries: str = typer.Option("", help="fixed queue boundaries in engine-seconds (default: 16 step times, doubling)"),
         beta: float = typer.Option(8.0, help="anti-starvation ratio"),
         latency_target: float = typer.Option(0.0, help="s/token; 0 = halfway (geometric) up FCFS's curve"),
         metric: str = typer.Option("mean", help="latency statistic for throughput: mean, p95 or p99"),

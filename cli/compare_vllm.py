@@ -56,7 +56,8 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
     groups: dict[tuple, list] = {}
     for pt in points:
         groups.setdefault((pt.policy, pt.balancer, pt.n_engines), []).append(pt.rate)
-    qdict = {"boundaries": list(queue.boundaries), "beta": queue.beta,
+    qdict = {"boundaries": None if queue.boundaries is None else list(queue.boundaries),
+             "beta": queue.beta,
              "starvation_floor": queue.starvation_floor}
     for (policy, balancer, n), rates in groups.items():
         if policy == "srpt":
