@@ -49,7 +49,8 @@ def _free_ports(n: int) -> int:
     raise RuntimeError("no run of free ports")
 
 
-ENGINE_PORT, GATEWAY_PORT = _free_ports(2), _free_ports(1)
+ENGINE_PORT = _free_ports(3)  # engines on p, p+1; the gateway on p+2
+GATEWAY_PORT = ENGINE_PORT + 2
 LONG_TEXT = " ".join(["program engine thread service"] * 600)  # ~2400 tokens, ~2600 by chars/4
 
 
