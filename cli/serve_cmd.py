@@ -186,7 +186,7 @@ def register(app: typer.Typer) -> None:
                                           help="context length, tokens (default: 32768 for "
                                                "the tiny model, else the model's own)"),
         kv_cache_bytes: int = typer.Option(256 << 20, min=1 << 20, help="KV cache bytes per engine"),
-        boundaries: str = typer.Option(None, help="queue boundaries, engine-seconds, e.g. 0.25,0.5,1"),
+        boundaries: str = typer.Option(None, help="fixed queue boundaries, engine-seconds, e.g. 0.25,0.5,1 (default: 16 step times, doubling)"),
         quanta: str = typer.Option(None, help="per-queue quanta, engine-seconds (one more than boundaries)"),
         beta: float = typer.Option(None, help="anti-starvation ratio"),
         starvation_floor: float = typer.Option(None, help="anti-starvation service floor, s"),
