@@ -9,26 +9,31 @@ identical for both policies:
    many times slower while its kernels warm up; see below);
 1. the long program ``L`` runs a warm-up wave of 2 calls of 64 tokens, so the
    engine's process table knows it has consumed service;
-2. ``L`` floods the engine with 8 long calls (640 output tokens each, EOS ignored);
-   we wait until the server reports all 8 in the engine (running + waiting);
+2. ``L`` floods the engine with 8 long calls (1,000 output tokens each, EOS ignored);
+   we wait until the plug-in's own step records (``step_log``) show all 8 in the
+   engine (running + waiting). Not the API server's Prometheus gauges: with both
+   cores busy they stayed at zero until a flood call had finished;
 3. the short program ``S`` then issues 3 sequential 8-token calls.
 
-What the ordering depends on, measured: on the tiny model a warm-up call costs
-about 0.1 engine-seconds on an idle 2-core machine (0.2-0.3 s when both cores are
-busy), less than the fixed 0.25 s first boundary of the A100 profile, so with fixed
-A100 boundaries the whole warm-up stayed in Q1 and PLAS degenerated to FCFS
-(``flood_before_short=8`` under both). The default boundaries follow the engine's
-completed-call service (the 10th percentile, moving at most 2x per completion), so
-after the warm-up the first boundary sits at about one warm-up call's service and
-``L``'s flood lands two levels below ``S``, on an idle or a busy machine alike. The
-test prints the learned first boundary from the engine's log.
+What the ordering depends on, measured: the default boundaries are in units of the
+engine's own step time (``autellix.boundaries``: the first is 16 median steps). On
+the tiny model a decode step takes 3-5 ms on an idle 2-core machine and 10-30 ms
+when both cores are busy, so the engine learns a first boundary of 0.03-0.06 s
+(both runs print it: 0.04 s idle, 0.03-0.06 s loaded, in the runs of 2026-12-02).
+``L``'s warm-up (2 x 64 decode steps) already puts its program
+about 8 first-boundaries deep, so its flood lands four or more levels below ``S``,
+which enters Q1. Fixed A100 boundaries (0.25 s first) used to leave the whole
+warm-up in Q1, and PLAS degenerated to FCFS (``flood_before_short=8`` under both).
 
 A running flood call may be evicted only once it has run its quantum (the width of
-its level, about two warm-up calls' service, i.e. ~130 decode steps), and between two
-of ``S``'s calls a flood call takes the freed seat, so ``S`` may wait up to three
-such guards (~400 steps); flood calls of 640 tokens keep the two running ones from
-finishing meanwhile, whatever the machine's speed, since every quantity scales with
-the same step time.
+the level it was admitted at: under PLAS that level follows the *program's* service,
+so the guard grows with ``L``'s total, to about 500 decode steps by ``S``'s last call),
+and between two of ``S``'s calls a flood call may take the freed seat. Measured on a
+loaded machine, ``S``'s three calls spanned about 1,000 engine steps, and with flood
+calls of 640 tokens exactly 2 finished meanwhile: the bound, with no margin. At 1,000
+tokens a flood call outlives that span, so at most the one flood call that was never
+evicted can finish first; every quantity scales with the same step time, so the
+machine's speed does not move this.
 
 Evidence is ordering only (no wall-clock comparison between runs): how many of the
 flood's calls finished before ``S``'s last call did. Under FCFS, ``S`` queues behind
@@ -39,6 +44,7 @@ flood call once that call has run its quantum (at most 2 finish first).
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 
@@ -51,7 +57,7 @@ from autellix.vllm.launch import engines  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.vllm]
 
-FLOOD, FLOOD_TOKENS, SHORT_CALLS, SHORT_TOKENS = 8, 640, 3, 8
+FLOOD, FLOOD_TOKENS, SHORT_CALLS, SHORT_TOKENS = 8, 1000, 3, 8
 PROMPT = "An agent plans, calls a tool, reads the result and asks the model again. " * 3
 
 
@@ -66,17 +72,29 @@ async def _call(client, url, pid, tid, max_tokens, done: dict, key):
     done[key] = time.monotonic()
 
 
-async def _in_engine(client, url) -> tuple[float, float]:
-    """(running, waiting) as the server's Prometheus gauges report them."""
-    text = (await client.get(url + "/metrics")).text
-    out = []
-    for name in ("running", "waiting"):
-        m = re.search(rf"^vllm:num_requests_{name}\{{[^}}]*\}} ([0-9.e+]+)$", text, re.M)
-        out.append(float(m.group(1)) if m else 0.0)
-    return out[0], out[1]
+def _in_engine(step_log) -> tuple[int, int]:
+    """(running, waiting) at the engine's latest step, from the plug-in's own step records.
+
+    Not the API server's Prometheus gauges: with both cores saturated they stayed at
+    (0, 0) for the whole life of a flood call (seen in a loaded run).
+    """
+    try:
+        with open(step_log, "rb") as fp:
+            start = max(0, fp.seek(0, 2) - 4096)
+            fp.seek(start)
+            lines = fp.read().splitlines()[1 if start else 0:]  # the first may be cut
+    except FileNotFoundError:
+        return 0, 0
+    for line in reversed(lines):
+        try:
+            rec = json.loads(line)
+        except ValueError:  # the engine is writing this line right now
+            continue
+        return rec["running"], rec["waiting"]
+    return 0, 0
 
 
-async def _scenario(url: str) -> dict:
+async def _scenario(url: str, step_log) -> dict:
     done: dict = {}
     async with httpx.AsyncClient(timeout=300) as client:
         # 0. traffic from another program first: a fresh server's first steps are many
@@ -94,12 +112,14 @@ async def _scenario(url: str) -> dict:
         # all of it inside the engine before S starts (a generous bound: a busy machine
         # only slows this down; the test never compares times)
         deadline = time.monotonic() + 240
-        seen = (0.0, 0.0)
-        while sum(seen) < FLOOD - 1e-9 or seen[1] < 1:
+        seen = (0, 0)
+        while sum(seen) < FLOOD or seen[1] < 1:
             assert time.monotonic() < deadline, f"flood not in the engine: (running, waiting)={seen}"
-            assert not any(t.done() for t in flood), "a flood call ended before S started"
+            ended = [t for t in flood if t.done()]
+            assert not ended, (f"a flood call ended before S started: (running, waiting)={seen}, "
+                               f"error={ended[0].exception()!r}")
             await asyncio.sleep(0.02)
-            seen = await _in_engine(client, url)
+            seen = _in_engine(step_log)
         # 3. the short program, one call after another
         t0 = time.monotonic()
         for i in range(SHORT_CALLS):
@@ -126,9 +146,11 @@ def results(tmp_path_factory):
     out = {}
     for policy in ("plas", "fcfs"):  # one server at a time: the machine has 2 cores
         logs = tmp_path_factory.mktemp(f"engine-{policy}")
+        step_log = logs / "steps.jsonl"
         with engines(1, policy=policy, base_port=_free_port(), max_num_seqs=2,
-                     max_model_len=1024, kv_cache_bytes=128 << 20, log_dir=logs) as (eng,):
-            out[policy] = asyncio.run(_scenario(eng.url))
+                     max_model_len=1152, kv_cache_bytes=128 << 20, log_dir=logs,
+                     queue={"step_log": str(step_log)}) as (eng,):
+            out[policy] = asyncio.run(_scenario(eng.url, step_log))
             out[policy]["log"] = eng.log_path
             found = re.findall(r"first_boundary=([0-9.e-]+)", eng.log_path.read_text())
             out[policy]["first_boundary"] = float(found[-1]) if found else None

@@ -270,7 +270,7 @@ class AutellixSchedulerMixin:
                 if req is not None and not req.is_prefill_chunk:
                     mlq.token(rid)
             if self._ax_steplog is not None:
-                self._ax_steplog.record(rec[0], dt, scheduled, requests)
+                self._ax_steplog.record(rec[0], dt, scheduled, requests, len(self.running))
         self._ax_last_update = now
         return super().update_from_output(scheduler_output, model_runner_output)
 

@@ -4,14 +4,19 @@ Enabled by the ``step_log`` setting (a file path; the engine's pid is appended w
 the path contains ``{pid}``). One line per charged step::
 
     {"t": 12.34, "dt": 0.0123, "prefill_tokens": 512, "prefill_seqs": 1,
-     "decode_seqs": 7, "context_tokens": 9120, "scheduled_tokens": 519}
+     "decode_seqs": 7, "context_tokens": 9120, "scheduled_tokens": 519,
+     "running": 8, "waiting": 3}
 
 ``t`` is the step's start (the engine's monotonic clock), ``dt`` the engine-seconds
 charged for it (the same number the queue charges). ``context_tokens`` sums the
 attention context of the step's decodes (their computed tokens), which is what the
 cost model's decode-attention term multiplies; ``prefill_tokens`` counts the new
 prompt tokens of chunks in the step. ``autellix profile`` fits a cost model to these
-lines, so its durations are the engine's own, not a client's.
+lines, so its durations are the engine's own, not a client's. ``running`` and
+``waiting`` count the engine's unfinished requests at the step's end (before vLLM
+retires the step's finished ones): the scheduler's own view, with none of the lag of
+the API server's Prometheus gauges, which a saturated machine can leave at zero for
+seconds.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ class StepLog:
         self.path = path.replace("{pid}", str(os.getpid()))
         self._fp = open(self.path, "a", buffering=1)  # noqa: SIM115 - lives with the engine
 
-    def record(self, start: float, dt: float, scheduled: dict, requests: dict) -> None:
+    def record(self, start: float, dt: float, scheduled: dict, requests: dict,
+               running: int) -> None:
         prefill = pseqs = dseqs = ctx = 0
         for rid, n in scheduled.items():
             req = requests.get(rid)
@@ -39,7 +45,8 @@ class StepLog:
         self._fp.write(json.dumps({
             "t": round(start, 6), "dt": round(dt, 7), "prefill_tokens": prefill,
             "prefill_seqs": pseqs, "decode_seqs": dseqs, "context_tokens": ctx,
-            "scheduled_tokens": sum(scheduled.values())}) + "\n")
+            "scheduled_tokens": sum(scheduled.values()), "running": running,
+            "waiting": len(requests) - running}) + "\n")
 
     def close(self) -> None:
         self._fp.close()
