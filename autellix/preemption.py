@@ -34,6 +34,10 @@ under this rule; both engines ask :func:`may_evict` and nothing else.
 5. **Recompute budget.** Priority evictions pause while the engine's recent time
    spent in steps that re-prefill evicted calls exceeds ``recompute_budget`` (10%)
    of its busy time (both decayed over ``recompute_horizon``, 30 engine-seconds).
+   A priority eviction is charged when it happens, with the estimated cost of
+   re-prefilling the victim's context (its tokens at the engine's recent marginal
+   prefill cost per token), since a deep-level victim may recompute much later;
+   memory-pressure recompute is counted as it runs.
    Each eviction's recompute slows the *whole batch*: at 64 seats a 10k-token
    re-prefill stalls 63 other calls for about 0.6 s, which a per-victim guard does
    not see. Without this bound, MLFQ, where every new call enters Q1 and outranks
@@ -86,6 +90,13 @@ def may_evict(w, v, policy) -> bool:
     if not eviction_class(w, policy) < eviction_class(v, policy):
         return False
     return guard_passed(v)
+
+
+def prefill_tokens(scheduled) -> int:
+    """The prompt-chunk tokens of a step, from each call's scheduled token count: a
+    decode schedules exactly one token, so anything larger is a (re-)prefill chunk.
+    Both engines feed this to rule 5's recompute estimate."""
+    return sum(n for n in scheduled if n > 1)
 
 
 def finite_quantum(quantum: float, fallback: float) -> float:

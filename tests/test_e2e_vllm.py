@@ -9,7 +9,8 @@ identical for both policies:
    many times slower while its kernels warm up; see below);
 1. the long program ``L`` runs a warm-up wave of 2 calls of 64 tokens, so the
    engine's process table knows it has consumed service;
-2. ``L`` floods the engine with 8 long calls (1,000 output tokens each, EOS ignored);
+2. ``L`` floods the engine with 8 long calls (1,000 output tokens each, EOS ignored),
+   sent as one request with ``n=8`` so that they enter the engine together;
    we wait until the plug-in's own step records (``step_log``) show all 8 in the
    engine (running + waiting). Not the API server's Prometheus gauges: with both
    cores busy they stayed at zero until a flood call had finished;
@@ -17,26 +18,28 @@ identical for both policies:
 
 What the ordering depends on, measured: the default boundaries are in units of the
 engine's own step time (``autellix.boundaries``: the first is 16 median steps). On
-the tiny model a decode step takes 3-5 ms on an idle 2-core machine and 10-30 ms
-when both cores are busy, so the engine learns a first boundary of 0.03-0.06 s
-(both runs print it: 0.04 s idle, 0.03-0.06 s loaded, in the runs of 2026-12-02).
-``L``'s warm-up (2 x 64 decode steps) already puts its program
-about 8 first-boundaries deep, so its flood lands four or more levels below ``S``,
+the tiny model a decode step takes 3-5 ms on an idle 2-core machine, and the engine
+learns a first boundary of 0.03-0.06 s (both runs print it; 0.03-0.06 s idle and
+with both cores loaded, in the runs of 2026-12-02).
+``L``'s warm-up (2 x 64 decode steps) already puts its program about 8
+first-boundaries deep, so its flood lands four or more levels below ``S``,
 which enters Q1. Fixed A100 boundaries (0.25 s first) used to leave the whole
 warm-up in Q1, and PLAS degenerated to FCFS (``flood_before_short=8`` under both).
 
 A running flood call may be evicted only once it has run its quantum (the width of
-the level it was admitted at: under PLAS that level follows the *program's* service,
-so the guard grows with ``L``'s total, to about 500 decode steps by ``S``'s last call),
-and between two of ``S``'s calls a flood call may take the freed seat. Measured on a
-loaded machine, ``S``'s three calls spanned about 1,000 engine steps, and with flood
-calls of 640 tokens exactly 2 finished meanwhile: the bound, with no margin. At 1,000
-tokens a flood call outlives that span, so at most the one flood call that was never
-evicted can finish first; every quantity scales with the same step time, so the
-machine's speed does not move this.
+the level it was admitted at, which under PLAS follows the *program's* service), so
+each of ``S``'s calls may wait one such guard; measured, ``S``'s three calls spanned
+70-320 engine steps, idle or loaded, against 1,000 steps for a flood call.
+
+Engines start with one OpenMP thread on this machine (``launch.omp_threads``): with
+two, a loaded machine made decode steps spin for 60-140 ms instead of 3 ms, and the
+starved API server delivered ``S``'s calls seconds late, so the flood finished first.
 
 Evidence is ordering only (no wall-clock comparison between runs): how many of the
-flood's calls finished before ``S``'s last call did. Under FCFS, ``S`` queues behind
+flood's calls finished before ``S``'s last call did, in the order the *engine*
+finished them (the plug-in's step log records each call's end). A client's clock
+would add the API server's backlog: on a saturated machine it relayed outputs
+seconds late, in bursts. Under FCFS, ``S`` queues behind
 the flood (at least 5 of 8 finish first); under PLAS it jumps the queue and evicts a
 flood call once that call has run its quantum (at most 2 finish first).
 """
@@ -61,75 +64,85 @@ FLOOD, FLOOD_TOKENS, SHORT_CALLS, SHORT_TOKENS = 8, 1000, 3, 8
 PROMPT = "An agent plans, calls a tool, reads the result and asks the model again. " * 3
 
 
-async def _call(client, url, pid, tid, max_tokens, done: dict, key):
+async def _call(client, url, pid, tid, max_tokens, n: int = 1) -> None:
     body = {"model": "tiny", "prompt": f"{PROMPT} [{pid}:{tid}]", "max_tokens": max_tokens,
-            "ignore_eos": True, "temperature": 0.0,
+            "n": n, "ignore_eos": True, "temperature": 1.0 if n > 1 else 0.0,
             "vllm_xargs": {"program_id": pid, "thread_id": str(tid)}}
     r = await client.post(url + "/v1/completions", json=body)
     r.raise_for_status()
-    usage = r.json()["usage"]
-    assert usage["completion_tokens"] == max_tokens
-    done[key] = time.monotonic()
+    assert r.json()["usage"]["completion_tokens"] == n * max_tokens
+
+
+def _records(step_log, tail: int | None = None) -> list[dict]:
+    """The plug-in's step records (``step_log``), or only those in the last ``tail``
+    bytes; a line the engine is still writing is skipped."""
+    try:
+        with open(step_log, "rb") as fp:
+            start = max(0, fp.seek(0, 2) - tail) if tail else 0
+            fp.seek(start)
+            lines = fp.read().splitlines()[1 if start else 0:]  # the first may be cut
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
 
 
 def _in_engine(step_log) -> tuple[int, int]:
-    """(running, waiting) at the engine's latest step, from the plug-in's own step records.
+    """(running, waiting) at the engine's latest step, from the plug-in's own records.
 
     Not the API server's Prometheus gauges: with both cores saturated they stayed at
     (0, 0) for the whole life of a flood call (seen in a loaded run).
     """
-    try:
-        with open(step_log, "rb") as fp:
-            start = max(0, fp.seek(0, 2) - 4096)
-            fp.seek(start)
-            lines = fp.read().splitlines()[1 if start else 0:]  # the first may be cut
-    except FileNotFoundError:
-        return 0, 0
-    for line in reversed(lines):
-        try:
-            rec = json.loads(line)
-        except ValueError:  # the engine is writing this line right now
-            continue
-        return rec["running"], rec["waiting"]
-    return 0, 0
+    steps = [r for r in _records(step_log, tail=4096) if "dt" in r]
+    return (steps[-1]["running"], steps[-1]["waiting"]) if steps else (0, 0)
 
 
 async def _scenario(url: str, step_log) -> dict:
-    done: dict = {}
     async with httpx.AsyncClient(timeout=300) as client:
         # 0. traffic from another program first: a fresh server's first steps are many
         #    times slower (kernel warm-up), and the engine's boundaries learn from what
         #    it has served; a served engine has seen more than one cold call
         for r in range(2):
-            await asyncio.gather(*(_call(client, url, "X", f"x{r}{i}", 64, done, ("x", r, i))
-                                   for i in range(2)))
+            await asyncio.gather(*(_call(client, url, "X", f"x{r}{i}", 64) for i in range(2)))
         # 1. warm-up wave: L accrues engine-side service
-        await asyncio.gather(*(_call(client, url, "L", f"w{i}", 64, done, ("warm", i))
-                               for i in range(2)))
-        # 2. the flood
-        flood = [asyncio.create_task(_call(client, url, "L", f"f{i}", FLOOD_TOKENS, done,
-                                           ("flood", i))) for i in range(FLOOD)]
-        # all of it inside the engine before S starts (a generous bound: a busy machine
-        # only slows this down; the test never compares times)
-        deadline = time.monotonic() + 240
+        await asyncio.gather(*(_call(client, url, "L", f"w{i}", 64) for i in range(2)))
+        # 2. the flood: one request with n=8, so that vLLM adds its 8 calls together.
+        #    Eight separate requests did not reach the engine together on a loaded
+        #    machine: the API server, starved of CPU while it relayed the first two
+        #    calls' steps, accepted the other six only once those two had finished.
+        flood = asyncio.create_task(_call(client, url, "L", "flood", FLOOD_TOKENS, n=FLOOD))
+        deadline = time.monotonic() + 240  # generous: the test never compares times
         seen = (0, 0)
         while sum(seen) < FLOOD or seen[1] < 1:
             assert time.monotonic() < deadline, f"flood not in the engine: (running, waiting)={seen}"
-            ended = [t for t in flood if t.done()]
-            assert not ended, (f"a flood call ended before S started: (running, waiting)={seen}, "
-                               f"error={ended[0].exception()!r}")
+            assert not flood.done(), f"the flood ended before S started: {flood.exception()!r}"
             await asyncio.sleep(0.02)
             seen = _in_engine(step_log)
         # 3. the short program, one call after another
-        t0 = time.monotonic()
         for i in range(SHORT_CALLS):
-            await _call(client, url, "S", f"s{i}", SHORT_TOKENS, done, ("short", i))
-        short_end = time.monotonic()
-        await asyncio.gather(*flood)
-    flood_done = sorted(t for k, t in done.items() if k[0] == "flood")
-    return {"short_latency": short_end - t0,
-            "flood_before_short": sum(t < short_end for t in flood_done),
-            "flood_span": flood_done[-1] - t0, "n_done": len(done)}
+            await _call(client, url, "S", f"s{i}", SHORT_TOKENS)
+        await flood
+    # the order in which the *engine* finished the calls (a client's clock would add
+    # the API server's backlog, seconds on a saturated machine)
+    recs = _records(step_log)
+    ends = [r for r in recs if r.get("event") == "finished"]
+    last_short = max(i for i, r in enumerate(ends) if r["program"] == "S")
+    floods = [i for i, r in enumerate(ends)
+              if r["program"] == "L" and r["output_tokens"] == FLOOD_TOKENS]
+    steps = [r for r in recs if "dt" in r]
+    all_in = next(r["t"] for r in steps if r["running"] + r["waiting"] >= FLOOD)
+    s_first = next(r["t"] for r in recs if r.get("event") == "arrived" and r["program"] == "S")
+    return {"flood_before_short": sum(i < last_short for i in floods),
+            # engine steps from S's first arrival to its last call's end
+            "short_steps": sum(s_first <= r["t"] <= ends[last_short]["t"] for r in steps),
+            "evictions": sum(r.get("event") == "evicted" for r in recs),
+            "n_done": len(ends), "statuses": sorted({r["status"] for r in ends}),
+            "all_in_before_first_flood_end": all_in < ends[floods[0]]["t"]}
 
 
 def _free_port() -> int:
@@ -161,7 +174,9 @@ def results(tmp_path_factory):
 
 def test_all_calls_complete(results):
     for policy, r in results.items():
-        assert r["n_done"] == 4 + 2 + FLOOD + SHORT_CALLS, policy
+        assert r["n_done"] == 4 + 2 + FLOOD + SHORT_CALLS, (policy, r)
+        assert r["statuses"] == ["FINISHED_LENGTH_CAPPED"], (policy, r)  # max_tokens
+        assert r["all_in_before_first_flood_end"], (policy, r)
 
 
 def test_fcfs_short_program_waits_behind_backlog(results):

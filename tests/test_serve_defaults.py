@@ -53,3 +53,12 @@ def test_serve_tells_its_gateway_the_policy_and_tolerates_a_busy_engine():
     app = _gateway_app(["http://127.0.0.1:18599"], "autellix", Console(), "atlas")
     config = app.state.gateway.config
     assert config.engine_policy == "atlas" and config.health_timeout == HEALTH_TIMEOUT >= 5
+
+
+def test_engines_get_an_openmp_share_of_the_cores_and_one_share_for_api_servers():
+    from autellix.vllm.launch import omp_threads
+
+    assert omp_threads(1, cores=2) == 1   # this CI machine: one engine, one core left
+    assert omp_threads(2, cores=2) == 1
+    assert omp_threads(1, cores=16) == 8
+    assert omp_threads(3, cores=16) == 4

@@ -155,9 +155,9 @@ def _sim_evictions(tmp_path) -> list[tuple[int, str]]:
     log = []
     original = SimEngine._preempt
 
-    def record(self, c, now):
+    def record(self, c, now, priority=False):
         log.append((round(now / DT), c.pid))
-        return original(self, c, now)
+        return original(self, c, now, priority)
 
     SimEngine._preempt = record
     try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from autellix.mlq import MultiLevelQueue
-from autellix.preemption import guard_passed
+from autellix.preemption import guard_passed, prefill_tokens
 from autellix.sim.costmodel import CostModel
 from autellix.sim.kvcache import KVPool
 from autellix.sim.sim_config import EngineConfig
@@ -132,6 +132,7 @@ class SimEngine:
         self._step_idx += k
         done: list[SimCall] = []
         ids = []
+        counts = []
         for c in batch:
             if not c.running:
                 continue
@@ -139,6 +140,7 @@ class SimEngine:
             if t == 0:
                 continue
             ids.append(c.key)
+            counts.append(t)
             c.computed += t
             if ff:
                 c.generated += k
@@ -153,7 +155,8 @@ class SimEngine:
             if c.generated >= c.output:
                 done.append(c)
         mlq = self.mlq
-        if mlq.charge(ids, dt, now, steps=k):
+        if mlq.charge(ids, dt, now, steps=k,
+                      prefill_tokens=0 if ff else prefill_tokens(counts)):
             self._dirty = True
         waiting = len(self.calls) > len(self.running)
         for cid in ids:  # every scheduled call that completed its prompt produced a token
@@ -224,7 +227,7 @@ class SimEngine:
                 break  # strict order: nothing behind this call may jump it
             for v in chosen:
                 victims.remove(v)
-                swap_s += self._preempt(v, now)
+                swap_s += self._preempt(v, now, priority=True)
             admitted = self._admit(c, now)
             if admitted is None:
                 break
@@ -296,9 +299,11 @@ class SimEngine:
         self.mlq.start(c.key, now, resumed=swap_s > 0)
         return swap_s
 
-    def _preempt(self, c: SimCall, now: float) -> float:
+    def _preempt(self, c: SimCall, now: float, priority: bool = False) -> float:
+        """Evict ``c``; ``priority``: the preemption rule chose it (else memory pressure)."""
         self._dirty = True
         swap_s = 0.0
+        lost = c.computed
         if self.cfg.preemption == "swap" and c.computed:
             c.swapped = c.computed
             swap_s = self.cost.swap_seconds(c.computed)
@@ -310,7 +315,10 @@ class SimEngine:
         self.stats.preemptions += 1
         del self.running[c.key]
         self.waiting[c.key] = c
-        self.mlq.preempt(c.key, now)
+        if priority:
+            self.mlq.evict(c.key, now, 0 if c.swapped else lost)
+        else:
+            self.mlq.preempt(c.key, now)
         return swap_s
 
     def _release(self, c: SimCall) -> None:

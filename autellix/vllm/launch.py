@@ -194,6 +194,20 @@ def build_command(*, port: int, policy: str, model: str | None, max_num_seqs: in
     return cmd + [str(a) for a in extra_args]
 
 
+def omp_threads(n_engines: int, cores: int | None = None) -> int:
+    """OpenMP threads per engine when the environment does not set ``OMP_NUM_THREADS``:
+    the cores shared by the engines and one more share for the API servers.
+
+    An engine's kernels otherwise start one OpenMP thread per core, and a thread
+    that waits at a barrier for a descheduled sibling spins. On a 2-core machine
+    with other work running, tiny-model decode steps went from 3 ms to 60-140 ms of
+    spinning for seconds at a time, and the API server, starved, relayed outputs
+    up to 10 s late (tests/test_e2e_vllm.py). One thread per engine there made both
+    stalls disappear."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // (n_engines + 1))
+
+
 def launch_engines(n: int, *, policy: str = "plas", model: str | None = None,
                    base_port: int = 18500, max_num_seqs: int = 8, max_model_len: int | None = None,
                    kv_cache_bytes: int = 256 << 20, served_model_name: str = "tiny",
@@ -211,6 +225,7 @@ def launch_engines(n: int, *, policy: str = "plas", model: str | None = None,
     log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="autellix-engines-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **OFFLINE_ENV}
+    env.setdefault("OMP_NUM_THREADS", str(omp_threads(n)))
     env.pop("VLLM_CPU_KVCACHE_SPACE", None)  # it would override --kv-cache-memory-bytes
     engines: list[EngineProcess] = []
     try:

@@ -37,7 +37,8 @@ translates between them and vLLM's scheduler state, at O(batch + changes) per st
   single ``_free_request`` path) is folded into the process table (``finish``).
   The table is bounded and expired periodically, and stray entries are swept.
 * **step records** (``step_log`` setting): one JSON line per step with its batch
-  composition and duration, for ``autellix profile``.
+  composition and duration, for ``autellix profile``, and one per call event
+  (arrived, evicted, finished).
 
 ``fcfs`` keeps vLLM's own queues and order and never preempts for priority (stock
 behaviour); its calls are still accounted, so statistics are comparable.
@@ -56,7 +57,7 @@ from vllm.v1.request import RequestStatus
 
 from autellix.config import ConfigError
 from autellix.mlq import MultiLevelQueue
-from autellix.preemption import eviction_class
+from autellix.preemption import eviction_class, prefill_tokens
 from autellix.policies import get_policy
 from autellix.process_table import ProcessTable
 from autellix.vllm import kv_fit
@@ -118,8 +119,10 @@ class AutellixSchedulerMixin:
             if meta.program_service is not None:
                 entry = self.mlq.table.entry(meta.program_id, now)
                 entry.service = max(entry.service, meta.program_service)
-            self.mlq.add(rid, meta.program_id, now)
+            entry = self.mlq.add(rid, meta.program_id, now)
             self.autellix_stats["calls"] += 1
+            if self._ax_steplog is not None:
+                self._ax_steplog.event(now, "arrived", rid, meta.program_id, level=entry.level)
         super().add_request(request)
 
     def _ax_position(self, request_id: str):
@@ -222,8 +225,11 @@ class AutellixSchedulerMixin:
             seats, free, budget = s - 1, f - need, b - 1
         for v in evict:  # after the walk: the heads must not change while it iterates
             self.running.remove(v)
+            mlq.evict(v.request_id, now, v.num_computed_tokens)  # before vLLM resets it
+            if self._ax_steplog is not None:
+                e = mlq.get(v.request_id)
+                self._ax_steplog.event(now, "evicted", v.request_id, e.pid, level=e.level)
             self._preempt_request(v, now)
-            mlq.preempt(v.request_id, now)
             self._ax_running.discard(v.request_id)
             self.autellix_stats["preemptions"] += 1
 
@@ -262,7 +268,8 @@ class AutellixSchedulerMixin:
             mlq, requests = self.mlq, self.requests
             ids = [rid for rid in scheduled if rid in mlq]
             if ids and dt > 0:
-                demoted = mlq.charge(ids, dt, now)
+                demoted = mlq.charge(ids, dt, now,
+                                     prefill_tokens=prefill_tokens(scheduled.values()))
                 self.autellix_stats["steps_charged"] += 1
                 self.autellix_stats["demotions"] += len(demoted)
             for rid in ids:  # a request past its prompt sampled a token this step
@@ -278,8 +285,13 @@ class AutellixSchedulerMixin:
     def _free_request(self, request, *args, **kwargs):
         """vLLM's single exit for finished *and* aborted requests."""
         rid = request.request_id
+        now = self.autellix_clock()
+        pid = None
         if rid in self.mlq:
-            self.mlq.finish(rid, self.autellix_clock())
+            pid = self.mlq.finish(rid, now).pid
+        if self._ax_steplog is not None:
+            self._ax_steplog.event(now, "finished", rid, pid, status=request.status.name,
+                                   output_tokens=request.num_output_tokens)
         self._ax_running.discard(rid)
         return super()._free_request(request, *args, **kwargs)
 

@@ -17,6 +17,18 @@ lines, so its durations are the engine's own, not a client's. ``running`` and
 retires the step's finished ones): the scheduler's own view, with none of the lag of
 the API server's Prometheus gauges, which a saturated machine can leave at zero for
 seconds.
+
+Other lines are events of one call, on the same clock::
+
+    {"t": 12.40, "event": "arrived", "request": "cmpl-4b1e-0", "program": "L", "level": 4}
+    {"t": 12.90, "event": "evicted", "request": "cmpl-4b1e-0", "program": "L", "level": 5}
+    {"t": 14.02, "event": "finished", "request": "cmpl-4b1e-0", "program": "L",
+     "status": "FINISHED_LENGTH_CAPPED", "output_tokens": 1000}
+
+They let a test or a benchmark read what the *engine* did and when. Times seen by a
+client include the API server's backlog: on a saturated 2-core machine it relayed
+outputs seconds late, in bursts. Readers that fit step costs skip lines without
+``dt``.
 """
 
 from __future__ import annotations
@@ -47,6 +59,11 @@ class StepLog:
             "prefill_seqs": pseqs, "decode_seqs": dseqs, "context_tokens": ctx,
             "scheduled_tokens": sum(scheduled.values()), "running": running,
             "waiting": len(requests) - running}) + "\n")
+
+    def event(self, t: float, kind: str, request_id: str, program: str | None,
+              **fields) -> None:
+        self._fp.write(json.dumps({"t": round(t, 6), "event": kind, "request": request_id,
+                                   "program": program, **fields}) + "\n")
 
     def close(self) -> None:
         self._fp.close()
