@@ -185,7 +185,7 @@ class SimEngine:
         if len(self.running) + len(self.waiting) <= cfg.max_num_seqs:
             # fast path: every waiting call fits (seats and blocks, with a margin of one
             # block of growth per running call), so queue order cannot change the outcome
-            needs = [(c, self._admission_blocks(c)) for c in self.waiting.values()]
+            needs = [(c, self._admission_blocks(c, full=True)) for c in self.waiting.values()]
             if sum(n for _, n in needs) <= kv.free - len(self.running):
                 swap_s = 0.0
                 for c, _ in sorted(needs, key=lambda cn: self.mlq.rank_key(cn[0].key)):
@@ -207,7 +207,7 @@ class SimEngine:
                 pending += self._growth_blocks(c, 1)
                 continue
             need = self._admission_blocks(c)
-            if seats <= 0 or need > kv.free + reclaim - pending:
+            if seats <= 0 or self._admission_blocks(c, full=True) > kv.free + reclaim - pending:
                 break
             seats -= 1
             pending += need
@@ -243,7 +243,7 @@ class SimEngine:
         needs (a seat, then KV blocks). If even all of them would not make room,
         nobody is evicted, as in the vLLM plug-in."""
         seats = self.cfg.max_num_seqs - len(self.running)
-        free = self.kv.free - self._admission_blocks(c)
+        free = self.kv.free - self._admission_blocks(c, full=True)
         chosen: list = []
         for v in reversed(victims):
             if seats > 0 and free >= 0:
@@ -254,17 +254,26 @@ class SimEngine:
                 free += self.kv.freed_by(v.hashed, v.private)
         return chosen if seats > 0 and free >= 0 else None
 
-    def _admission_blocks(self, c: SimCall) -> int:
+    def _admission_blocks(self, c: SimCall, full: bool = False) -> int:
+        """Blocks ``c``'s admission allocates now (prefix hits it revives, then its
+        first chunk), or with ``full`` the blocks its whole sequence needs: vLLM 0.32
+        admits a call only if that fits (``scheduler_reserve_full_isl``, on by
+        default, what the plug-in's fit test asks too), though it allocates the first
+        chunk only. Without this gate, 56k-token prompts were admitted by their first
+        chunk and thrashed: 6.8 memory preemptions per call on longctx."""
         if c.swapped:
             return -(-c.swapped // self.B)
         usable = (c.seq_len - 1) // self.B
         hit = self.kv.lookup(c.hashes[:usable])
-        first = min(c.seq_len - hit * self.B, self._cap)
-        return self.kv.new_blocks_for_hits(c.hashes[:hit]) + (-(-(hit * self.B + first) // self.B) - hit)
+        first = c.seq_len - hit * self.B if full else min(c.seq_len - hit * self.B, self._cap)
+        n = self.kv.new_blocks_for_hits(c.hashes[:hit]) + (-(-(hit * self.B + first) // self.B) - hit)
+        # a sequence longer than the whole pool could never pass the gate; vLLM refuses
+        # to start with a max_model_len the cache cannot hold, so cap it there
+        return min(n, self.kv.total) if full else n
 
     def _admit(self, c: SimCall, now: float) -> float | None:
         swap_s = 0.0
-        if self._admission_blocks(c) > self.kv.free:
+        if self._admission_blocks(c, full=True) > self.kv.free:
             return None  # does not fit after all: it stays waiting
         if c.swapped:
             ok = self.kv.allocate(-(-c.swapped // self.B))
