@@ -101,7 +101,9 @@ class MultiLevelQueue:
         self._seq = itertools.count()
         self._starvation = policy.starvation if self.cfg.starvation else None
         self._busy_s = 0.0       # decayed engine busy time (rule 5)
-        self._recompute_s = 0.0  # decayed time of steps with a recomputing call
+        # decayed time of steps with a recomputing call, plus the estimated recompute
+        # of priority evictions, charged when they happen (rule 5)
+        self._recompute_s = 0.0
         # rule 5's recompute estimate: decayed decode-only step time, and the extra
         # time of steps with prefill chunks over that, per prefill token
         self._dec_s = self._dec_n = 0.0
@@ -173,7 +175,7 @@ class MultiLevelQueue:
                                     self.policy)
 
     def recompute_share(self) -> float:
-        """Recent share of engine time in steps that re-prefilled evicted calls."""
+        """Recent recompute (run, or committed by priority evictions) over busy time."""
         return self._recompute_s / self._busy_s if self._busy_s > 0 else 0.0
 
     def evict(self, call_id: str, now: float, context_tokens: int) -> None:
@@ -197,7 +199,8 @@ class MultiLevelQueue:
         steps with prefill chunks over decode-only steps, per prefill token. (Whole
         step time per token would overstate it a hundredfold on a small model, where a
         step's fixed cost dominates: a 2-seat decode step of the tiny CPU model costs
-        about as much as a 500-token prefill.) 0 before any prefill is seen."""
+        about as much as a 500-token prefill.) 0 until a prefill step has been seen
+        after a decode-only one."""
         return tokens * self._pf_s / self._pf_tok if self._pf_tok > 0 else 0.0
 
     def preempt(self, call_id: str, now: float) -> None:

@@ -206,8 +206,8 @@ class SimEngine:
                 reclaim -= c.held
                 pending += self._growth_blocks(c, 1)
                 continue
-            need = self._admission_blocks(c)
-            if seats <= 0 or self._admission_blocks(c, full=True) > kv.free + reclaim - pending:
+            need, gate = self._admission_need(c)
+            if seats <= 0 or gate > kv.free + reclaim - pending:
                 break
             seats -= 1
             pending += need
@@ -256,20 +256,28 @@ class SimEngine:
 
     def _admission_blocks(self, c: SimCall, full: bool = False) -> int:
         """Blocks ``c``'s admission allocates now (prefix hits it revives, then its
-        first chunk), or with ``full`` the blocks its whole sequence needs: vLLM 0.32
-        admits a call only if that fits (``scheduler_reserve_full_isl``, on by
-        default, what the plug-in's fit test asks too), though it allocates the first
-        chunk only. Without this gate, 56k-token prompts were admitted by their first
-        chunk and thrashed: 6.8 memory preemptions per call on longctx."""
+        first chunk), or with ``full`` the blocks its whole sequence needs."""
+        return self._admission_need(c)[1 if full else 0]
+
+    def _admission_need(self, c: SimCall) -> tuple[int, int]:
+        """(blocks allocated at admission, blocks that must be free to admit): vLLM
+        0.32 admits a call only if its whole sequence fits (``scheduler_reserve_full_isl``,
+        on by default, what the plug-in's fit test asks too), though it allocates the
+        first chunk only. Without this gate, 56k-token prompts were admitted by their
+        first chunk and thrashed: 6.8 memory preemptions per call on longctx."""
         if c.swapped:
-            return -(-c.swapped // self.B)
-        usable = (c.seq_len - 1) // self.B
+            n = -(-c.swapped // self.B)
+            return n, n
+        B = self.B
+        usable = (c.seq_len - 1) // B
         hit = self.kv.lookup(c.hashes[:usable])
-        first = c.seq_len - hit * self.B if full else min(c.seq_len - hit * self.B, self._cap)
-        n = self.kv.new_blocks_for_hits(c.hashes[:hit]) + (-(-(hit * self.B + first) // self.B) - hit)
+        revived = self.kv.new_blocks_for_hits(c.hashes[:hit])
+        first = min(c.seq_len - hit * B, self._cap)
+        alloc = revived + (-(-(hit * B + first) // B) - hit)
         # a sequence longer than the whole pool could never pass the gate; vLLM refuses
         # to start with a max_model_len the cache cannot hold, so cap it there
-        return min(n, self.kv.total) if full else n
+        gate = min(revived + (-(-c.seq_len // B) - hit), self.kv.total)
+        return alloc, max(alloc, gate)
 
     def _admit(self, c: SimCall, now: float) -> float | None:
         swap_s = 0.0
