@@ -32,7 +32,7 @@ each of ``S``'s calls may wait one such guard; measured, ``S``'s three calls spa
 70-320 engine steps, idle or loaded, against 1,000 steps for a flood call.
 
 Engines start with one OpenMP thread on this machine (``launch.omp_threads``): with
-two, a loaded machine made decode steps spin for 60-140 ms instead of 3 ms, and the
+two, a loaded machine made decode steps take 60-140 ms instead of 3 ms, and the
 starved API server delivered ``S``'s calls seconds late, so the flood finished first.
 
 Evidence is ordering only (no wall-clock comparison between runs): how many of the

@@ -198,12 +198,12 @@ def omp_threads(n_engines: int, cores: int | None = None) -> int:
     """OpenMP threads per engine when the environment does not set ``OMP_NUM_THREADS``:
     the cores shared by the engines and one more share for the API servers.
 
-    An engine's kernels otherwise start one OpenMP thread per core, and a thread
-    that waits at a barrier for a descheduled sibling spins. On a 2-core machine
-    with other work running, tiny-model decode steps went from 3 ms to 60-140 ms of
-    spinning for seconds at a time, and the API server, starved, relayed outputs
-    up to 10 s late (tests/test_e2e_vllm.py). One thread per engine there made both
-    stalls disappear."""
+    An engine's kernels otherwise start one OpenMP thread per core. On a 2-core
+    machine with other work running, tiny-model decode steps went from 3 ms to
+    60-140 ms for seconds at a time, half of it CPU time of the engine's main thread
+    (most likely spinning at barriers for a descheduled sibling thread), and the
+    starved API server relayed outputs up to 10 s late (tests/test_e2e_vllm.py).
+    One thread per engine there made both stalls disappear."""
     cores = cores or os.cpu_count() or 1
     return max(1, cores // (n_engines + 1))
 
