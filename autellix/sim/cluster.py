@@ -31,6 +31,7 @@ from autellix.policies import get_policy
 from autellix.process_table import ProcessTable
 from autellix.program import Program
 from autellix.sim.costmodel import CostModel, load_profile
+from autellix.sim.block_pool import cdiv
 from autellix.sim.engine import EngineStats, SimCall, SimEngine
 from autellix.sim.sim_config import SimConfig
 
@@ -97,7 +98,7 @@ class Simulation:
         self._arrivals = arrivals
         self._heap: list = []
         self._seq = itertools.count()
-        self._hash = itertools.count(1)
+        self._next_hash = 1  # block hash ids: each call's fresh blocks take a range
         self._state: dict[str, _ProgState] = {}
         self._done_programs: list[ProgramRecord] = []
         self._calls: list[CallRecord] = []
@@ -157,12 +158,14 @@ class Simulation:
         inherited: list = []
         if call.parents:
             inherited = st.hashes[call.parents[0]][: call.shared_prompt_tokens // B]
-        hashes = inherited + [next(self._hash) for _ in range(len(inherited), -(-total // B))]
+        fresh = max(0, cdiv(total, B) - len(inherited))
+        hashes = inherited + list(range(self._next_hash, self._next_hash + fresh))
+        self._next_hash += fresh
         st.hashes[cid] = hashes
         blocks = self.engines[0].kv.total
-        if -(-total // B) > blocks:
+        if cdiv(total, B) > blocks:
             rec = CallRecord(pid, cid, now, now, call.prompt_tokens, call.output_tokens,
-                             status="failed", error=f"call needs {-(-total // B)} KV blocks; "
+                             status="failed", error=f"call needs {cdiv(total, B)} KV blocks; "
                              f"the engine holds {blocks}")
             self._calls.append(rec)
             st.records.append(rec)

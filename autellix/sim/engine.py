@@ -2,7 +2,9 @@
 
 Each step the engine (1) lets the multi-level queue promote starved calls, (2) walks
 calls in strict queue order forming the batch and stops at the first waiting call
-that does not fit (seats or KV blocks; no backfilling), (3) preempts running calls
+that does not fit (seats or KV blocks; no backfilling) or once the step's token
+budget is planned (later waiting calls could not start this step anyway, and on long
+contexts their prefix lookups were most of the run), (3) preempts running calls
 ranked *behind* an admitted call only when it needs their seat or blocks (recompute
 or swap; never a call that has not produced a token since its admission), (4) gives one token to every decode and the remaining token budget to
 prefill chunks in queue order, and (5) asks the cost model for the step time.
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from autellix.mlq import MultiLevelQueue
 from autellix.preemption import guard_passed, prefill_tokens
 from autellix.sim.costmodel import CostModel
-from autellix.sim.kvcache import KVPool
+from autellix.sim.block_pool import BlockPool, cdiv
 from autellix.sim.sim_config import EngineConfig
 
 
@@ -35,7 +37,7 @@ class SimCall:
     issue: float
     computed: int = 0
     generated: int = 0
-    hashed: list = field(default_factory=list)
+    n_hashed: int = 0  # leading blocks of ``hashes`` held as shared, hashed blocks
     private: int = 0
     running: bool = False
     swapped: int = 0
@@ -52,7 +54,7 @@ class SimCall:
 
     @property
     def held(self) -> int:
-        return len(self.hashed) + self.private
+        return self.n_hashed + self.private
 
 
 @dataclass
@@ -73,7 +75,7 @@ class SimEngine:
         self.cost = cost
         self.mlq = mlq
         self.B = cfg.block_size
-        self.kv = KVPool(cfg.kv_blocks(cost.p), cfg.block_size, cfg.prefix_caching)
+        self.kv = BlockPool(cfg.kv_blocks(cost.p), cfg.block_size, cfg.prefix_caching)
         self.calls: dict[str, SimCall] = {}
         self.running: dict[str, SimCall] = {}
         self.waiting: dict[str, SimCall] = {}
@@ -150,7 +152,7 @@ class SimEngine:
                 c.seq_len += 1
                 if c.first_token is None:
                     c.first_token = now
-            if c.computed // self.B > len(c.hashed):
+            if c.computed // self.B > c.n_hashed:
                 self._seal(c)
             if c.generated >= c.output:
                 done.append(c)
@@ -185,10 +187,14 @@ class SimEngine:
         if len(self.running) + len(self.waiting) <= cfg.max_num_seqs:
             # fast path: every waiting call fits (seats and blocks, with a margin of one
             # block of growth per running call), so queue order cannot change the outcome
-            needs = [(c, self._admission_blocks(c, full=True)) for c in self.waiting.values()]
-            if sum(n for _, n in needs) <= kv.free - len(self.running):
+            room = kv.free - len(self.running)
+            for c in self.waiting.values():  # stop at the first call that overflows
+                room -= self._admission_need(c)[1]
+                if room < 0:
+                    break
+            else:
                 swap_s = 0.0
-                for c, _ in sorted(needs, key=lambda cn: self.mlq.rank_key(cn[0].key)):
+                for c in sorted(self.waiting.values(), key=lambda c: self.mlq.rank_key(c.key)):
                     swap_s += self._admit(c, now) or 0.0
                 return swap_s
         reclaim = sum(c.held for c in self.running.values())
@@ -196,6 +202,9 @@ class SimEngine:
         seats = cfg.max_num_seqs
         plan: list[tuple[SimCall, int]] = []
         visited = set()
+        budget0 = cfg.max_batched_tokens - sum(1 for c in self.running.values()
+                                               if c.seq_len - c.computed <= 1)
+        budget = budget0
         for e in self.mlq.ordered():
             c = self.calls[e.call_id]
             if seats <= 0:
@@ -206,18 +215,20 @@ class SimEngine:
                 reclaim -= c.held
                 pending += self._growth_blocks(c, 1)
                 continue
-            need, gate = self._admission_need(c)
-            if seats <= 0 or gate > kv.free + reclaim - pending:
+            if budget <= 0:
+                break  # this step's tokens are planned: later calls wait for a step anyway
+            need, gate, tokens = self._admission_need(c)
+            if gate > kv.free + reclaim - pending:
                 break
             seats -= 1
             pending += need
+            budget -= tokens
             plan.append((c, need))
         if not plan:
             return 0.0
         victims = sorted((c for k, c in self.running.items() if k not in visited),
                          key=lambda c: self.mlq.rank_key(c.key))
-        budget = cfg.max_batched_tokens - sum(1 for c in self.running.values()
-                                              if c.seq_len - c.computed <= 1)
+        budget = budget0
         swap_s = 0.0
         for c, _ in plan:
             if budget <= 0:
@@ -251,7 +262,7 @@ class SimEngine:
             if self.mlq.may_evict(c.key, v.key):
                 chosen.append(v)
                 seats += 1
-                free += self.kv.freed_by(v.hashed, v.private)
+                free += self.kv.freed_by(v.hashes, v.n_hashed, v.private)
         return chosen if seats > 0 and free >= 0 else None
 
     def _admission_blocks(self, c: SimCall, full: bool = False) -> int:
@@ -259,44 +270,43 @@ class SimEngine:
         first chunk), or with ``full`` the blocks its whole sequence needs."""
         return self._admission_need(c)[1 if full else 0]
 
-    def _admission_need(self, c: SimCall) -> tuple[int, int]:
-        """(blocks allocated at admission, blocks that must be free to admit): vLLM
-        0.32 admits a call only if its whole sequence fits (``scheduler_reserve_full_isl``,
-        on by default, what the plug-in's fit test asks too), though it allocates the
-        first chunk only. Without this gate, 56k-token prompts were admitted by their
-        first chunk and thrashed: 6.8 memory preemptions per call on longctx."""
+    def _admission_need(self, c: SimCall) -> tuple[int, int, int]:
+        """(blocks allocated at admission, blocks that must be free to admit, tokens
+        left to compute): vLLM 0.32 admits a call only if its whole sequence fits
+        (``scheduler_reserve_full_isl``, on by default, what the plug-in's fit test asks
+        too), though it allocates the first chunk only. Without this gate, 56k-token
+        prompts were admitted by their first chunk and thrashed: 6.8 memory preemptions
+        per call on longctx."""
         if c.swapped:
-            n = -(-c.swapped // self.B)
-            return n, n
+            n = cdiv(c.swapped, self.B)
+            return n, n, c.seq_len - c.swapped
         B = self.B
-        usable = (c.seq_len - 1) // B
-        hit = self.kv.lookup(c.hashes[:usable])
-        revived = self.kv.new_blocks_for_hits(c.hashes[:hit])
+        hit = self.kv.lookup(c.hashes, (c.seq_len - 1) // B)
+        revived = self.kv.revived_by(c.hashes, hit)
         first = min(c.seq_len - hit * B, self._cap)
-        alloc = revived + (-(-(hit * B + first) // B) - hit)
+        alloc = revived + cdiv(hit * B + first, B) - hit
         # a sequence longer than the whole pool could never pass the gate; vLLM refuses
         # to start with a max_model_len the cache cannot hold, so cap it there
-        gate = min(revived + (-(-c.seq_len // B) - hit), self.kv.total)
-        return alloc, max(alloc, gate)
+        gate = min(revived + cdiv(c.seq_len, B) - hit, self.kv.total)
+        return alloc, max(alloc, gate), c.seq_len - hit * B
 
     def _admit(self, c: SimCall, now: float) -> float | None:
         swap_s = 0.0
         if self._admission_blocks(c, full=True) > self.kv.free:
             return None  # does not fit after all: it stays waiting
         if c.swapped:
-            ok = self.kv.allocate(-(-c.swapped // self.B))
+            ok = self.kv.allocate(cdiv(c.swapped, self.B))
             assert ok
-            c.private = -(-c.swapped // self.B)
+            c.private = cdiv(c.swapped, self.B)
             c.computed = c.swapped
             swap_s = self.cost.swap_seconds(c.swapped)
             self.stats.swapped_bytes += c.swapped * self.cost.p.kv_bytes_per_token
             c.swapped = 0
             self._seal(c)
         else:
-            usable = (c.seq_len - 1) // self.B
-            hit = self.kv.lookup(c.hashes[:usable])
-            self.kv.acquire_hits(c.hashes[:hit])
-            c.hashed = list(c.hashes[:hit])
+            hit = self.kv.lookup(c.hashes, (c.seq_len - 1) // self.B)
+            self.kv.acquire(c.hashes, hit)
+            c.n_hashed = hit
             c.computed = hit * self.B
             t = min(c.seq_len - c.computed, self._cap)
             need = self._growth_blocks(c, t)
@@ -339,12 +349,13 @@ class SimEngine:
         return swap_s
 
     def _release(self, c: SimCall) -> None:
-        self.kv.release(c.hashed, c.private)
-        c.hashed, c.private = [], 0
+        self.kv.release(c.hashes, c.n_hashed, c.private)
+        c.n_hashed, c.private = 0, 0
 
     # ------------------------------------------------------------ tokens, KV
     def _growth_blocks(self, c: SimCall, t: int) -> int:
-        return max(0, -(-(c.computed + t) // self.B) - c.held)
+        # cdiv inlined: this runs about a million times in a 1,000-program run
+        return max(0, -(-(c.computed + t) // self.B) - c.n_hashed - c.private)
 
     def _grow(self, now: float) -> float:
         """Make sure every running call has blocks for its next token(s); preempt if not."""
@@ -356,7 +367,7 @@ class SimEngine:
             t = c.seq_len - c.computed
             if t > cap:
                 t = cap
-            n = -(-(c.computed + t) // B) - len(c.hashed) - c.private
+            n = -(-(c.computed + t) // B) - c.n_hashed - c.private  # cdiv, inlined (hot)
             if n > 0:
                 needs.append((c, n))
                 total += n
@@ -393,15 +404,14 @@ class SimEngine:
             c.private += need
 
     def _seal(self, c: SimCall) -> None:
-        full = c.computed // self.B
-        if full <= len(c.hashed) or not self.kv.prefix_caching:
+        if not self.kv.prefix_caching:
             return
-        full = min(full, len(c.hashes))
-        while len(c.hashed) < full and c.private > 0:
-            h = c.hashes[len(c.hashed)]
-            c.private -= 1
-            c.hashed.append(h)
-            self.kv.seal(h)
+        n = min(c.computed // self.B, len(c.hashes)) - c.n_hashed
+        n = min(n, c.private)
+        if n > 0:
+            self.kv.seal(c.hashes, c.n_hashed, c.n_hashed + n)
+            c.private -= n
+            c.n_hashed += n
 
     def _assign_tokens(self, batch) -> float:
         if not self.cfg.chunked_prefill and any(c.seq_len - c.computed > 1 for c in batch):
