@@ -49,8 +49,11 @@ from autellix.process_table import ProcessTable
 
 
 class CallState(Enum):
+    """A queued call's one state. ``SWAPPED`` waits like ``WAITING``, with its KV in
+    host memory (the simulator's swap preemption; vLLM V1 only recomputes)."""
     WAITING = "waiting"
     RUNNING = "running"
+    SWAPPED = "swapped"
 
 
 @dataclass(slots=True, eq=False)
@@ -178,7 +181,8 @@ class MultiLevelQueue:
         """Recent recompute (run, or committed by priority evictions) over busy time."""
         return self._recompute_s / self._busy_s if self._busy_s > 0 else 0.0
 
-    def evict(self, call_id: str, now: float, context_tokens: int) -> None:
+    def evict(self, call_id: str, now: float, context_tokens: int,
+              swapped: bool = False) -> None:
         """A priority eviction (the rule said yes): :meth:`preempt`, and the recompute it
         commits the engine to is charged to rule 5's budget *now*, estimated as
         ``context_tokens`` at the engine's recent marginal prefill cost per token
@@ -191,7 +195,7 @@ class MultiLevelQueue:
         estimate ignores prefix-cache hits on the victim's own blocks, so it errs
         toward fewer evictions. Its later re-prefill steps are not counted again."""
         self._recompute_s += self.recompute_seconds(context_tokens)
-        self.preempt(call_id, now)
+        self.preempt(call_id, now, swapped)
         self._entries[call_id].prepaid = True
 
     def recompute_seconds(self, tokens: int) -> float:
@@ -204,15 +208,16 @@ class MultiLevelQueue:
         after a decode-only one."""
         return tokens * self._pf_s / self._pf_tok if self._pf_tok > 0 else 0.0
 
-    def preempt(self, call_id: str, now: float) -> None:
-        """RUNNING -> WAITING (evicted from the batch); keeps its queue position. Used
-        as is for memory-pressure preemptions, whose recompute rule 5 counts when it
-        happens; priority evictions go through :meth:`evict`."""
+    def preempt(self, call_id: str, now: float, swapped: bool = False) -> None:
+        """RUNNING -> WAITING, or SWAPPED if its KV went to host memory (evicted from
+        the batch); keeps its queue position. Used as is for memory-pressure
+        preemptions, whose recompute rule 5 counts when it happens; priority evictions
+        go through :meth:`evict`."""
         e = self._entries[call_id]
-        if e.state is CallState.WAITING:
+        if e.state is not CallState.RUNNING:
             return
         e.prepaid = False
-        e.state = CallState.WAITING
+        e.state = CallState.SWAPPED if swapped else CallState.WAITING
         e.wait_since = now
         e.evictions += 1
         self._arm(e)
@@ -279,7 +284,7 @@ class MultiLevelQueue:
         """Remove a finished *or aborted* call and fold it into the process table."""
         e = self._entries.pop(call_id)
         self._order.remove(e.pos)
-        if e.state is CallState.WAITING and e.wait_since is not None:
+        if e.state is not CallState.RUNNING and e.wait_since is not None:
             e.wait += now - e.wait_since
         e.version += 1
         sibs = self._by_prog.get(e.pid)
@@ -291,7 +296,7 @@ class MultiLevelQueue:
         if self._starvation == "program" and sibs:
             for cid in sibs:  # the program's wait and service changed: re-arm deadlines
                 s = self._entries[cid]
-                if s.state is CallState.WAITING:
+                if s.state is not CallState.RUNNING:
                     s.version += 1
                     self._arm(s)
         return e
@@ -303,7 +308,8 @@ class MultiLevelQueue:
         while heap and heap[0][0] <= now + 1e-12:
             _, _, cid, version = heapq.heappop(heap)
             e = self._entries.get(cid)
-            if e is None or e.version != version or e.state is not CallState.WAITING or e.level == 0:
+            if (e is None or e.version != version or e.state is CallState.RUNNING
+                    or e.level == 0):
                 continue
             self._order.remove(e.pos)
             e.wait_window = 0.0
@@ -326,7 +332,7 @@ class MultiLevelQueue:
         while heap:
             _, _, cid, version = heap[0]
             e = self._entries.get(cid)
-            if e is not None and e.version == version and e.state is CallState.WAITING:
+            if e is not None and e.version == version and e.state is not CallState.RUNNING:
                 return heap[0][0]
             heapq.heappop(heap)
         return math.inf
@@ -338,7 +344,7 @@ class MultiLevelQueue:
 
     def _arm(self, e: QEntry) -> None:
         scope = self._starvation
-        if scope is None or e.level == 0 or e.state is not CallState.WAITING:
+        if scope is None or e.level == 0 or e.state is CallState.RUNNING:
             return
         w, t = e.wait_window, e.window_service
         if scope == "program":

@@ -2,21 +2,20 @@
 determinism, failure handling."""
 
 import pytest
+from simutil import chain, fan
 
 from autellix.config import QueueConfig
 from autellix.program import Call, Program
 from autellix.sim import EngineConfig, SimConfig, simulate
-from autellix.sim.cluster import ARRIVAL, ISSUE, STEP_END, Simulation
+from autellix.sim.events import Arrival, EventKind, EventQueue, Issue, StepEnd
+from autellix.sim.simulation import Simulation
 from autellix.sim.costmodel import CostModel, list_profiles, load_profile
-from simutil import chain, fan
 
 
 def run(programs, policy, arrivals, **engine):
     cfg = SimConfig(policy=policy, engine=EngineConfig(**engine), check_invariants=True,
                     queue=QueueConfig(boundaries=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6)))
-    sim = Simulation(programs, cfg)
-    sim._arrivals = arrivals
-    res = sim.run()
+    res = Simulation(programs, cfg, arrivals=arrivals).run()
     return {p.program_id: p for p in res.programs}, res
 
 
@@ -138,16 +137,20 @@ def test_determinism_same_seed_same_results():
     assert [p.to_row() for p in a.programs] != [p.to_row() for p in c.programs]
 
 
-def test_event_ties_break_by_time_class_sequence():
-    import heapq
-    sim = Simulation([chain("P", [1])], SimConfig())
-    sim._push(1.0, ARRIVAL, "arr")
-    sim._push(1.0, ISSUE, "iss")
-    sim._push(1.0, STEP_END, "end")
-    sim._push(0.5, ARRIVAL, "early")
-    sim._push(1.0, ISSUE, "iss2")
-    order = [heapq.heappop(sim._heap)[3] for _ in range(5)]
-    assert order == ["early", "end", "iss", "iss2", "arr"]
+def test_events_order_by_time_then_step_end_issue_arrival_then_push_order():
+    q = EventQueue()
+    prog = chain("P", [1])
+    q.push(1.0, EventKind.ARRIVAL, Arrival(prog))
+    q.push(1.0, EventKind.ISSUE, Issue("P", "iss"))
+    q.push(1.0, EventKind.STEP_END, StepEnd(0, 1))
+    q.push(0.5, EventKind.ARRIVAL, Arrival(chain("E", [1])))
+    q.push(1.0, EventKind.ISSUE, Issue("P", "iss2"))
+    order = [q.pop() for _ in range(5)]
+    assert [e.kind for e in order] == [EventKind.ARRIVAL, EventKind.STEP_END, EventKind.ISSUE,
+                                       EventKind.ISSUE, EventKind.ARRIVAL]
+    assert order[0].payload.program.id == "E" and order[-1].payload.program is prog
+    assert [e.payload.call_id for e in order[2:4]] == ["iss", "iss2"]
+    assert not q
 
 
 def test_fast_forward_is_exact():
@@ -192,8 +195,8 @@ def test_without_chunked_prefill_a_prefill_step_runs_no_decodes():
     steps = {}
     for chunked in (True, False):
         sim = Simulation(progs, SimConfig(policy="fcfs", check_invariants=True,
-                                          engine=EngineConfig(chunked_prefill=chunked)))
-        sim._arrivals = [0.0, 0.5]
+                                          engine=EngineConfig(chunked_prefill=chunked)),
+                         arrivals=[0.0, 0.5])
         seen = []
         original = sim.cost.step_seconds
 

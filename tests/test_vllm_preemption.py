@@ -18,7 +18,7 @@ from test_vllm_scheduler import BLOCK, DT, Harness, model_dir, prog  # noqa: E40
 from autellix.config import QueueConfig  # noqa: E402
 from autellix.program import Call, Program  # noqa: E402
 from autellix.sim import EngineConfig, SimConfig  # noqa: E402
-from autellix.sim.cluster import Simulation  # noqa: E402
+from autellix.sim.simulation import Simulation  # noqa: E402
 from autellix.sim.engine import SimEngine  # noqa: E402
 
 pytestmark = pytest.mark.vllm
@@ -149,14 +149,14 @@ def _sim_evictions(tmp_path) -> list[tuple[int, str]]:
                     queue=QueueConfig(boundaries=tuple(BOUNDS), beta=100.0),
                     engine=EngineConfig(profile=str(path), max_num_seqs=2, block_size=BLOCK,
                                         fast_forward=False))
-    sim = Simulation(programs, cfg)
     # a call added before the plug-in's step k is seen at step k: arrive just before it
-    sim._arrivals = [k * DT - 1e-9 if k else 0.0 for k, _, _ in SCENARIO]
+    sim = Simulation(programs, cfg,
+                     arrivals=[k * DT - 1e-9 if k else 0.0 for k, _, _ in SCENARIO])
     log = []
     original = SimEngine._preempt
 
     def record(self, c, now, priority=False):
-        log.append((round(now / DT), c.pid))
+        log.append((round(now / DT), c.program_id))
         return original(self, c, now, priority)
 
     SimEngine._preempt = record

@@ -6,9 +6,11 @@ loop is closed and dependencies always hold. The balancer picks an engine from t
 engines' active-call counts. All engines share one process table, as the paper's
 global table.
 
-Event order is deterministic: the heap breaks ties by (time, class, sequence) with
-classes ``STEP_END < ISSUE < ARRIVAL``, so an engine frees what a step finished
-before new calls are placed at the same instant.
+Event order is deterministic (:mod:`autellix.sim.events`: time, then
+``STEP_END < ISSUE < ARRIVAL``, then push order), so an engine frees what a step
+finished before new calls are placed at the same instant. Engines are driven only
+through their public step interface (``schedule`` -> :class:`Step`, ``update``,
+``shorten``); the driver keeps each engine's step in flight.
 
 A call that can never fit an engine (more KV blocks than the engine has) fails with
 a reason at issue, and its program fails; if ``max_sim_time`` passes, every
@@ -17,8 +19,6 @@ unfinished call is recorded as aborted. No call vanishes.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import time as _time
 from dataclasses import dataclass, field
 
@@ -32,10 +32,11 @@ from autellix.process_table import ProcessTable
 from autellix.program import Program
 from autellix.sim.costmodel import CostModel, load_profile
 from autellix.sim.block_pool import cdiv
-from autellix.sim.engine import EngineStats, SimCall, SimEngine
+from autellix.sim.call import EngineStats, SimCall
+from autellix.sim.engine import SimEngine
+from autellix.sim.events import Arrival, EventKind, EventQueue, Issue, StepEnd
 from autellix.sim.sim_config import SimConfig
-
-STEP_END, ISSUE, ARRIVAL = 0, 1, 2
+from autellix.sim.step import Step
 
 
 @dataclass
@@ -82,7 +83,10 @@ def poisson_arrivals(n: int, rate: float, rng: np.random.Generator) -> np.ndarra
 
 
 class Simulation:
-    def __init__(self, programs: list[Program], cfg: SimConfig):
+    """``arrivals``: program arrival times (default: Poisson at ``cfg.rate`` from
+    ``cfg.seed``), one per program, in the programs' order."""
+
+    def __init__(self, programs: list[Program], cfg: SimConfig, arrivals=None):
         self.cfg = cfg
         self.policy = get_policy(cfg.policy)
         self.profile = load_profile(cfg.engine.profile)
@@ -92,45 +96,45 @@ class Simulation:
                                   MultiLevelQueue(self.policy, cfg.queue, self.table))
                         for i in range(cfg.n_engines)]
         self.balancer = make_balancer(cfg.balancer, cfg.n_engines)
-        rng = np.random.default_rng(cfg.seed)
-        arrivals = poisson_arrivals(len(programs), cfg.rate, rng)
+        if arrivals is None:
+            arrivals = poisson_arrivals(len(programs), cfg.rate, np.random.default_rng(cfg.seed))
+        if len(arrivals) != len(programs):
+            raise ValueError(f"{len(arrivals)} arrival times for {len(programs)} programs")
         self.programs = programs
-        self._arrivals = arrivals
-        self._heap: list = []
-        self._seq = itertools.count()
+        self.arrivals = [float(a) for a in arrivals]
+        self.events = EventQueue()
         self._next_hash = 1  # block hash ids: each call's fresh blocks take a range
         self._state: dict[str, _ProgState] = {}
         self._done_programs: list[ProgramRecord] = []
         self._calls: list[CallRecord] = []
         self._step_ver = [0] * cfg.n_engines
-        self._step_info: list[tuple | None] = [None] * cfg.n_engines
+        self._steps: list[Step | None] = [None] * cfg.n_engines  # each engine's step in flight
         self.now = 0.0
 
     # ----------------------------------------------------------------- events
-    def _push(self, t: float, cls: int, payload) -> None:
-        heapq.heappush(self._heap, (t, cls, next(self._seq), payload))
-
     def run(self, progress=None) -> SimResult:
         t0 = _time.perf_counter()
-        for p, a in zip(self.programs, self._arrivals):
-            self._push(float(a), ARRIVAL, p)
+        events = self.events
+        for p, a in zip(self.programs, self.arrivals):
+            events.push(a, EventKind.ARRIVAL, Arrival(p))
         limit = self.cfg.max_sim_time
-        while self._heap:
-            t, cls, _, payload = heapq.heappop(self._heap)
+        while events:
+            ev = events.pop()
+            t, kind, payload = ev.time, ev.kind, ev.payload
             if limit is not None and t > limit:
                 self.now = limit
-                late = [pl for (_, c, _, pl) in [(t, cls, 0, payload)] + self._heap if c == ARRIVAL]
+                late = [e.payload.program for e in [ev, *events.drain()]
+                        if e.kind is EventKind.ARRIVAL]
                 self._abort_all(limit, late)
                 break
             self.now = t
-            if cls == STEP_END:
-                idx, ver = payload
-                if ver == self._step_ver[idx]:
-                    self._on_step_end(idx, t)
-            elif cls == ISSUE:
-                self._issue(*payload, t)
+            if kind is EventKind.STEP_END:
+                if payload.version == self._step_ver[payload.engine]:
+                    self._on_step_end(payload.engine, t)
+            elif kind is EventKind.ISSUE:
+                self._issue(payload.program_id, payload.call_id, t)
             else:
-                self._arrive(payload, t)
+                self._arrive(payload.program, t)
             if progress is not None:
                 progress(len(self._done_programs))
         return SimResult(self.cfg, self._done_programs, self._calls,
@@ -146,7 +150,7 @@ class Simulation:
         self._state[p.id] = st
         for c in p.calls:
             if not c.parents:
-                self._push(now + c.tool_delay, ISSUE, (p.id, c.id))
+                self.events.push(now + c.tool_delay, EventKind.ISSUE, Issue(p.id, c.id))
 
     def _issue(self, pid: str, cid: str, now: float) -> None:
         st = self._state.get(pid)
@@ -162,7 +166,7 @@ class Simulation:
         hashes = inherited + list(range(self._next_hash, self._next_hash + fresh))
         self._next_hash += fresh
         st.hashes[cid] = hashes
-        blocks = self.engines[0].kv.total
+        blocks = self.engines[0].capacity_blocks
         if cdiv(total, B) > blocks:
             rec = CallRecord(pid, cid, now, now, call.prompt_tokens, call.output_tokens,
                              status="failed", error=f"call needs {cdiv(total, B)} KV blocks; "
@@ -175,11 +179,11 @@ class Simulation:
         loads = [e.active() for e in self.engines]
         idx = self.balancer.choose(pid, call.prompt_tokens, loads)
         eng = self.engines[idx]
-        sc = SimCall(key=f"{pid}/{cid}", pid=pid, prompt=call.prompt_tokens,
+        sc = SimCall(key=f"{pid}/{cid}", program_id=pid, call_id=cid, prompt=call.prompt_tokens,
                      output=call.output_tokens, hashes=hashes, issue=now)
         st.active += 1
         eng.add(sc, now, remaining_work=st.remaining_work)
-        if eng.busy:
+        if self._steps[idx] is not None:
             self._interrupt(idx, now)
         else:
             self._kick(idx, now)
@@ -187,48 +191,30 @@ class Simulation:
     # ---------------------------------------------------------------- engines
     def _kick(self, idx: int, now: float) -> None:
         eng = self.engines[idx]
-        dt = eng.start_step(now, float("inf"))
+        step = eng.schedule(now)
         if self.cfg.check_invariants:
             eng.check()
-        if dt <= 0:
-            eng.busy = False
-            self._step_info[idx] = None
-            return
-        eng.busy = True
+        self._steps[idx] = step
+        if step is not None:
+            self._start(idx, step)
+
+    def _start(self, idx: int, step: Step) -> None:
         self._step_ver[idx] += 1
-        self._step_info[idx] = (now, dt)
-        self._push(now + dt, STEP_END, (idx, self._step_ver[idx]))
+        self._steps[idx] = step
+        self.events.push(step.start + step.seconds, EventKind.STEP_END,
+                         StepEnd(idx, self._step_ver[idx]))
 
     def _interrupt(self, idx: int, now: float) -> None:
         """Cut a multi-step decode run short at the step boundary at or after ``now``."""
-        eng = self.engines[idx]
-        info = self._step_info[idx]
-        if info is None or not eng._ff or eng._k <= 1:
-            return
-        start, _ = info
-        r = len(eng._batch)
-        ctx = sum(c.computed + 1 for c in eng._batch)
-        lo, hi = 1, eng._k
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if start + self.cost.decode_run_seconds(r, ctx, mid) >= now:
-                hi = mid
-            else:
-                lo = mid + 1
-        if lo >= eng._k:
-            return
-        eng._k = lo
-        dt = self.cost.decode_run_seconds(r, ctx, lo)
-        self._step_ver[idx] += 1
-        self._step_info[idx] = (start, dt)
-        self._push(start + dt, STEP_END, (idx, self._step_ver[idx]))
+        step = self._steps[idx]
+        short = self.engines[idx].shorten(step, now) if step is not None else None
+        if short is not None:
+            self._start(idx, short)
 
     def _on_step_end(self, idx: int, now: float) -> None:
         eng = self.engines[idx]
-        start, dt = self._step_info[idx]
-        done = eng.end_step(now, dt)
-        eng.busy = False
-        for c in done:
+        step, self._steps[idx] = self._steps[idx], None
+        for c in eng.update(step, now):
             self._complete(eng, c, now)
         if self.cfg.check_invariants:
             eng.check()
@@ -236,7 +222,7 @@ class Simulation:
 
     def _complete(self, eng: SimEngine, c: SimCall, now: float) -> None:
         e = eng.finish_record(c, now)
-        pid, cid = c.key.split("/", 1)
+        pid, cid = c.program_id, c.call_id
         st = self._state[pid]
         rec = CallRecord(pid, cid, c.issue, now, c.prompt, c.output, engine=str(eng.idx),
                          first_token=c.first_token, wait=e.wait, service=e.service,
@@ -251,7 +237,8 @@ class Simulation:
             for child in st.children[cid]:
                 st.pending[child] -= 1
                 if st.pending[child] == 0:
-                    self._push(now + st.program.call(child).tool_delay, ISSUE, (pid, child))
+                    self.events.push(now + st.program.call(child).tool_delay, EventKind.ISSUE,
+                                     Issue(pid, child))
         self._maybe_finish_program(st, now)
 
     def _maybe_finish_program(self, st: _ProgState, now: float) -> None:
@@ -278,19 +265,14 @@ class Simulation:
             self._state[p.id] = _ProgState(program=p, arrival=now, pending={}, children={},
                                            failed=True)
         for eng in self.engines:
-            for c in list(eng.calls.values()):
-                if c.running:
-                    eng._preempt(c, now)
-                e = eng.mlq.finish(c.key, now)
-                pid, cid = c.key.split("/", 1)
-                rec = CallRecord(pid, cid, c.issue, now, c.prompt, c.output, engine=str(eng.idx),
-                                 wait=e.wait, service=e.service, status="aborted",
-                                 error="simulation time limit reached")
+            for c, e in eng.abort_all(now):
+                pid = c.program_id
+                rec = CallRecord(pid, c.call_id, c.issue, now, c.prompt, c.output,
+                                 engine=str(eng.idx), wait=e.wait, service=e.service,
+                                 status="aborted", error="simulation time limit reached")
                 self._calls.append(rec)
                 self._state[pid].records.append(rec)
                 self._state[pid].active -= 1
-                del eng.calls[c.key]
-                eng.waiting.pop(c.key, None)
         for st in list(self._state.values()):
             st.failed = True
             self._maybe_finish_program(st, now)

@@ -1,0 +1,243 @@
+"""How calls enter and leave a simulated engine's batch.
+
+Each scheduling pass (:meth:`Admission._decide`) walks calls in strict queue order
+and plans admissions until the first waiting call that does not fit (seats or KV
+blocks; no backfilling) or until the step's token budget is planned (later waiting
+calls could not start this step anyway, and on long contexts their prefix lookups
+were most of the run). A planned call that needs room takes it from running calls
+ranked behind it, only as the shared rule (:func:`autellix.preemption.may_evict`)
+allows, lowest-ranked first, and only if it is then admitted. :meth:`Admission._grow`
+gives running calls the blocks for their next tokens and, under memory pressure,
+preempts (recompute or swap) the lowest-ranked call admitted after the one in need.
+
+vLLM 0.32 admits a call only if its whole sequence fits (``scheduler_reserve_full_isl``),
+though it allocates the first chunk only; the walk applies the same gate. The
+engine (:class:`autellix.sim.engine.SimEngine`) holds the state these methods use.
+"""
+
+from __future__ import annotations
+
+from autellix.mlq import CallState
+from autellix.sim.block_pool import cdiv
+from autellix.sim.call import SimCall
+
+
+class Admission:
+    """The batch-membership half of :class:`~autellix.sim.engine.SimEngine`."""
+
+    def _decide(self, now: float) -> float:
+        cfg, kv, running = self.cfg, self.kv, self.running
+        if len(self.calls) <= cfg.max_num_seqs:
+            # fast path: every waiting call fits (seats and blocks, with a margin of one
+            # block of growth per running call), so queue order cannot change the outcome
+            room = kv.free - len(running)
+            waiting = [c for k, c in self.calls.items() if k not in running]
+            for c in waiting:  # stop at the first call that overflows
+                room -= self._admission_need(c)[1]
+                if room < 0:
+                    break
+            else:
+                swap_s = 0.0
+                for c in sorted(waiting, key=lambda c: self.mlq.rank_key(c.key)):
+                    swap_s += self._admit(c, now) or 0.0
+                return swap_s
+        reclaim = sum(c.held for c in running.values())
+        pending = 0
+        seats = cfg.max_num_seqs
+        plan: list[SimCall] = []
+        visited = set()
+        budget0 = cfg.max_batched_tokens - sum(1 for c in running.values()
+                                               if c.seq_len - c.computed <= 1)
+        budget = budget0
+        for e in self.mlq.ordered():
+            if seats <= 0:
+                break  # every seat is taken by calls ahead; the rest are victims
+            c = self.calls[e.call_id]
+            if e.state is CallState.RUNNING:
+                visited.add(c.key)
+                seats -= 1
+                reclaim -= c.held
+                pending += self._growth_blocks(c, 1)
+                continue
+            if budget <= 0:
+                break  # this step's tokens are planned: later calls wait for a step anyway
+            need, gate, tokens = self._admission_need(c)
+            if gate > kv.free + reclaim - pending:
+                break
+            seats -= 1
+            pending += need
+            budget -= tokens
+            plan.append(c)
+        if not plan:
+            return 0.0
+        victims = sorted((c for k, c in running.items() if k not in visited),
+                         key=lambda c: self.mlq.rank_key(c.key))
+        budget = budget0
+        swap_s = 0.0
+        for c in plan:
+            if budget <= 0:
+                break
+            chosen = self._victims_for(c, victims)
+            if chosen is None:
+                break  # strict order: nothing behind this call may jump it
+            for v in chosen:
+                victims.remove(v)
+                swap_s += self._preempt(v, now, priority=True)
+            admitted = self._admit(c, now)
+            if admitted is None:
+                break
+            swap_s += admitted
+            budget -= min(budget, c.seq_len - c.computed)
+        return swap_s
+
+    def _victims_for(self, c: SimCall, victims: list) -> list | None:
+        """Running calls to evict so that ``c`` is admitted, or None if it cannot be.
+
+        The shared rule (:func:`autellix.preemption.may_evict`) says which running
+        calls ``c`` may evict; the lowest-ranked go first, and only as many as ``c``
+        needs (a seat, then KV blocks). If even all of them would not make room,
+        nobody is evicted, as in the vLLM plug-in."""
+        seats = self.cfg.max_num_seqs - len(self.running)
+        free = self.kv.free - self._admission_need(c)[1]
+        chosen: list = []
+        for v in reversed(victims):
+            if seats > 0 and free >= 0:
+                break
+            if self.mlq.may_evict(c.key, v.key):
+                chosen.append(v)
+                seats += 1
+                free += self.kv.freed_by(v.hashes, v.n_hashed, v.private)
+        return chosen if seats > 0 and free >= 0 else None
+
+    def _admission_need(self, c: SimCall) -> tuple[int, int, int]:
+        """(blocks allocated at admission, blocks that must be free to admit, tokens
+        left to compute). The gate is the whole sequence, net of prefix hits; without
+        it, 56k-token prompts were admitted by their first chunk and thrashed (6.8
+        memory preemptions per call on longctx)."""
+        if c.host_tokens:
+            n = cdiv(c.host_tokens, self.B)
+            return n, n, c.seq_len - c.host_tokens
+        B = self.B
+        hit = self.kv.lookup(c.hashes, (c.seq_len - 1) // B)
+        revived = self.kv.revived_by(c.hashes, hit)
+        first = min(c.seq_len - hit * B, self._cap)
+        alloc = revived + cdiv(hit * B + first, B) - hit
+        # a sequence longer than the whole pool could never pass the gate; vLLM refuses
+        # to start with a max_model_len the cache cannot hold, so cap it there
+        gate = min(revived + cdiv(c.seq_len, B) - hit, self.kv.total)
+        return alloc, max(alloc, gate), c.seq_len - hit * B
+
+    def _admit(self, c: SimCall, now: float) -> float | None:
+        """Admit ``c`` if its whole sequence fits (else None: it stays waiting);
+        returns the seconds its swap-in costs."""
+        swap_s = 0.0
+        if self._admission_need(c)[1] > self.kv.free:
+            return None
+        resumed = self.mlq.get(c.key).state is CallState.SWAPPED
+        if resumed:
+            n = cdiv(c.host_tokens, self.B)
+            ok = self.kv.allocate(n)
+            assert ok
+            c.private = n
+            c.computed = c.host_tokens
+            swap_s = self.cost.swap_seconds(c.host_tokens)
+            self.stats.swapped_bytes += c.host_tokens * self.cost.p.kv_bytes_per_token
+            c.host_tokens = 0
+            self._seal(c)
+        else:
+            hit = self.kv.lookup(c.hashes, (c.seq_len - 1) // self.B)
+            self.kv.acquire(c.hashes, hit)
+            c.n_hashed = hit
+            c.computed = hit * self.B
+            need = self._growth_blocks(c, min(c.seq_len - c.computed, self._cap))
+            if not self.kv.allocate(need):  # cannot happen after the check above
+                raise AssertionError(f"admission allocated beyond the pool: {c.key}")
+            c.private += need
+            if c.preemptions == 0:
+                self.stats.prompt_tokens += c.prompt
+                self.stats.cached_tokens += min(c.computed, c.prompt)
+                c.cached_tokens = min(c.computed, c.prompt)
+        c.gen_at_admit = c.generated
+        self._admits += 1
+        c.admit_seq = self._admits
+        self.running[c.key] = c
+        self.mlq.start(c.key, now, resumed=resumed)
+        return swap_s
+
+    def _preempt(self, c: SimCall, now: float, priority: bool = False) -> float:
+        """Evict ``c``; ``priority``: the preemption rule chose it (else memory pressure)."""
+        self._dirty = True
+        swap_s = 0.0
+        lost = c.computed
+        swapped = self.cfg.preemption == "swap" and c.computed > 0
+        if swapped:
+            c.host_tokens = c.computed
+            swap_s = self.cost.swap_seconds(c.computed)
+            self.stats.swapped_bytes += c.computed * self.cost.p.kv_bytes_per_token
+        self._release(c)
+        c.computed = 0
+        c.preemptions += 1
+        self.stats.preemptions += 1
+        del self.running[c.key]
+        if priority:
+            self.mlq.evict(c.key, now, 0 if swapped else lost, swapped=swapped)
+        else:
+            self.mlq.preempt(c.key, now, swapped=swapped)
+        return swap_s
+
+    def _release(self, c: SimCall) -> None:
+        self.kv.release(c.hashes, c.n_hashed, c.private)
+        c.n_hashed, c.private = 0, 0
+
+    def _growth_blocks(self, c: SimCall, t: int) -> int:
+        # cdiv inlined: this runs about a million times in a 1,000-program run
+        return max(0, -(-(c.computed + t) // self.B) - c.n_hashed - c.private)
+
+    def _grow(self, now: float) -> float:
+        """Make sure every running call has blocks for its next token(s); preempt if not."""
+        swap_s = 0.0
+        B, cap = self.B, self._cap
+        needs = []
+        total = 0
+        for c in self.running.values():
+            t = c.seq_len - c.computed
+            if t > cap:
+                t = cap
+            n = -(-(c.computed + t) // B) - c.n_hashed - c.private  # cdiv, inlined (hot)
+            if n > 0:
+                needs.append((c, n))
+                total += n
+        if total <= self.kv.free:  # common case: everyone gets blocks, order is irrelevant
+            for c, n in needs:
+                self.kv.allocate(n)
+                c.private += n
+            return 0.0
+        self._dirty = True
+        order = sorted(self.running.values(), key=lambda c: self.mlq.rank_key(c.key))
+        for c in order:
+            if c.key not in self.running:
+                continue
+            need = self._growth_blocks(c, min(c.seq_len - c.computed, self._cap))
+            while not self.kv.allocate(need):
+                # evict the lowest-ranked call admitted after this one (else itself): the
+                # longest-running call is never a memory victim, so it always finishes
+                # (vLLM's ordering alone can livelock when priorities move, as in las)
+                later = [v for v in self.running.values() if v.admit_seq > c.admit_seq]
+                victim = max(later, key=lambda v: self.mlq.rank_key(v.key)) if later else c
+                swap_s += self._preempt(victim, now)
+                if victim is c:
+                    break
+            else:
+                c.private += need
+        return swap_s
+
+    def _seal(self, c: SimCall) -> None:
+        """Turn ``c``'s filled private blocks into hashed, shareable ones."""
+        if not self.kv.prefix_caching:
+            return
+        n = min(c.computed // self.B, len(c.hashes)) - c.n_hashed
+        n = min(n, c.private)
+        if n > 0:
+            self.kv.seal(c.hashes, c.n_hashed, c.n_hashed + n)
+            c.private -= n
+            c.n_hashed += n
