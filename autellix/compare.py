@@ -17,8 +17,12 @@ off each scheduler's latency-vs-rate curve by linear interpolation
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 
+from autellix.config import ConfigError
 from autellix.metrics import RunSummary, throughput_at_latency, throughput_ratio
 
 
@@ -46,26 +50,62 @@ def sweep_points(policies, rates, balancers=("autellix",), engines=(1,)) -> list
             for r in sorted(rates)]
 
 
-def run_sim_sweep(programs, points, base_cfg, progress=None, keep_calls=False) -> SweepResult:
-    """Simulate every point with the same programs and seed; only the policy,
-    balancer, engine count and rate differ between arms."""
+def default_jobs() -> int:
+    """Worker processes for a sweep: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def sim_point(programs, pt: SweepPoint, base_cfg, keep_calls: bool = False):
+    """One sweep point: (summary, program rows, call rows). A pure function of its
+    arguments, so it may run in any process (or on a Ray worker) with equal results."""
     from autellix.sim import simulate
 
+    cfg = replace(base_cfg, policy=pt.policy, rate=pt.rate, balancer=pt.balancer,
+                  n_engines=pt.n_engines)
+    res = simulate(programs, cfg)
+    rows = [{"policy": pt.policy, "rate": pt.rate, "balancer": pt.balancer,
+             "n_engines": pt.n_engines, **p.to_row()} for p in res.programs]
+    calls = [{"policy": pt.policy, "rate": pt.rate, **_call_row(c)} for c in res.calls] \
+        if keep_calls else []
+    return res.summary(), rows, calls
+
+
+def run_sim_sweep(programs, points, base_cfg, progress=None, keep_calls=False,
+                  jobs: int = 1) -> SweepResult:
+    """Simulate every point with the same programs and seed; only the policy,
+    balancer, engine count and rate differ between arms.
+
+    ``jobs > 1`` runs points in that many worker processes (each point is
+    independent and the simulator is deterministic); results are assembled in point
+    order, so they are identical to a serial run. ``progress(done, point, summary)``
+    is called as points finish."""
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    results: list = [None] * len(points)
+    if jobs == 1 or len(points) < 2:
+        for i, pt in enumerate(points):
+            results[i] = sim_point(programs, pt, base_cfg, keep_calls)
+            if progress is not None:
+                progress(i + 1, pt, results[i][0])
+    else:
+        # spawn, not fork: the parent may hold threads (progress bars, HTTP clients)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(points)), mp_context=ctx) as pool:
+            futures = {pool.submit(sim_point, programs, pt, base_cfg, keep_calls): i
+                       for i, pt in enumerate(points)}
+            for done, fut in enumerate(as_completed(futures), 1):
+                i = futures[fut]
+                results[i] = fut.result()
+                if progress is not None:
+                    progress(done, points[i], results[i][0])
     out = SweepResult()
-    for i, pt in enumerate(points):
-        cfg = replace(base_cfg, policy=pt.policy, rate=pt.rate, balancer=pt.balancer,
-                      n_engines=pt.n_engines)
-        res = simulate(programs, cfg)
-        s = res.summary()
-        out.summaries.append(s)
-        for p in res.programs:
-            out.program_rows.append({"policy": pt.policy, "rate": pt.rate, "balancer": pt.balancer,
-                                     "n_engines": pt.n_engines, **p.to_row()})
-        if keep_calls:
-            for c in res.calls:
-                out.call_rows.append({"policy": pt.policy, "rate": pt.rate, **_call_row(c)})
-        if progress is not None:
-            progress(i + 1, pt, s)
+    for summary, rows, calls in results:
+        out.summaries.append(summary)
+        out.program_rows.extend(rows)
+        out.call_rows.extend(calls)
     return out
 
 

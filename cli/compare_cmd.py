@@ -43,6 +43,8 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Option("", help="results folder name (default: <workload>-<engine>)"),
         out: Path = typer.Option(Path("results"), help="parent folder of results"),
         save_calls: bool = typer.Option(False, help="also write per-call records"),
+        jobs: int = typer.Option(0, help="(sim) worker processes for the sweep points; 0 = one "
+                                 "per core. Results are identical to --jobs 1"),
         engine_url: list[str] = typer.Option([], help="(vllm) use running engines; one per policy run"),
         model: str = typer.Option("", help="(vllm) model path; default: the tiny CPU model"),
         max_prompt_tokens: int = typer.Option(1536, help="(vllm) clip replayed prompts to this"),
@@ -94,7 +96,7 @@ def register(app: typer.Typer) -> None:
             if engine == "sim":
                 result, cfg = _run_sim(programs, points, qcfg, profile, max_num_seqs,
                                        max_batched_tokens, kv_tokens, preemption,
-                                       schedule_interval, seed, save_calls, console)
+                                       schedule_interval, seed, save_calls, console, jobs)
                 config["sim"] = cfg.to_dict()
             else:
                 from autellix.cli.compare_vllm import run_vllm_sweep
@@ -125,10 +127,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _run_sim(programs, points, qcfg, profile, max_num_seqs, max_batched_tokens, kv_tokens,
-             preemption, schedule_interval, seed, save_calls, console):
+             preemption, schedule_interval, seed, save_calls, console, jobs=0):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from autellix.compare import run_sim_sweep
+    from autellix.compare import default_jobs, run_sim_sweep
     from autellix.sim import EngineConfig, SimConfig
 
     ecfg = EngineConfig(profile=profile, max_num_seqs=max_num_seqs,
@@ -146,5 +148,6 @@ def _run_sim(programs, points, qcfg, profile, max_num_seqs, max_batched_tokens, 
         def step(i, pt, s):
             bar.update(task, completed=i, description=f"{pt.policy} @ {pt.rate:g}/s")
 
-        result = run_sim_sweep(programs, points, base, progress=step, keep_calls=save_calls)
+        result = run_sim_sweep(programs, points, base, progress=step, keep_calls=save_calls,
+                               jobs=jobs or default_jobs())
     return result, base

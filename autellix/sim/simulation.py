@@ -58,7 +58,9 @@ class SimResult:
             "swapped_bytes": sum(e.swapped_bytes for e in self.engines),
             "prefix_hit_rate": sum(e.cached_tokens for e in self.engines) / prompt if prompt else 0.0,
             "steps": sum(e.steps for e in self.engines),
-            "sim_time": self.sim_time, "wall_time": self.wall_time, "profile": self.profile,
+            # no wall time here: a summary is a pure function of programs and config, so a
+            # sweep run serially, in worker processes or on Ray writes identical files
+            "sim_time": self.sim_time, "profile": self.profile,
             "n_engines": len(self.engines),
         }
         return summarize(self.programs, engine="sim", policy=self.config.policy,
