@@ -150,7 +150,7 @@ class QueueConfig:
                    if self.boundaries is None else {})}
 
     @classmethod
-    def from_call_service(cls, samples, k: int = 10, quantile: float = 0.1, **kw) -> "QueueConfig":
+    def from_call_service(cls, samples, k: int = 10, quantile: float = 0.1, **kw) -> QueueConfig:
         """Boundaries from observed per-call service: first at ``quantile``, then doubling."""
         xs = sorted(float(s) for s in samples if s > 0)
         if not xs:

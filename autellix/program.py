@@ -20,9 +20,10 @@ generated workload can be saved, shared and replayed exactly.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO
 
 FORMAT = "autellix-programs/1"
 
@@ -63,7 +64,7 @@ class Call:
                 "output_tokens": self.output_tokens, "tool_delay": self.tool_delay}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Call":
+    def from_dict(cls, d: dict) -> Call:
         try:
             return cls(id=str(d["id"]), parents=tuple(str(p) for p in d.get("parents", ())),
                        shared_prompt_tokens=int(d.get("shared_prompt_tokens", 0)),
@@ -146,7 +147,7 @@ class Program:
                 out[p].append(c.id)
         return out
 
-    def with_arrival(self, arrival: float) -> "Program":
+    def with_arrival(self, arrival: float) -> Program:
         return Program(id=self.id, calls=self.calls, workload=self.workload, arrival=arrival)
 
     def to_dict(self) -> dict:
@@ -156,7 +157,7 @@ class Program:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Program":
+    def from_dict(cls, d: dict) -> Program:
         if not isinstance(d, dict):
             raise TraceError(f"a program must be a JSON object, got {type(d).__name__}")
         if "id" not in d or "calls" not in d:

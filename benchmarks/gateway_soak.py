@@ -41,8 +41,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_overhead import ROOT, _body, _wait_up  # noqa: E402
-from gateway_report import soak_report  # noqa: E402
 from gateway_overhead import _spawn_free as _spawn  # noqa: E402
+from gateway_report import soak_report  # noqa: E402
 
 
 def _spawn_free(args):
@@ -298,8 +298,9 @@ def main() -> None:
         for p in procs:
             p.kill()
     if args.vllm:
-        from autellix.vllm.launch import launch_engines, stop_engines
         from gateway_overhead import _free_port
+
+        from autellix.vllm.launch import launch_engines, stop_engines
         base = _free_port()
         while not _port_pair_free(base):
             base = _free_port()

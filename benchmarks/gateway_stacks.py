@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gateway_overhead import (_cpu_seconds, _pin, _spawn_free, _wait_up,  # noqa: E402
-                              fake_engine)
+from gateway_overhead import _cpu_seconds, _pin, _spawn_free, _wait_up, fake_engine  # noqa: E402
 
 RELAYS = ("uvicorn-h11+httpx", "uvicorn+httpx", "uvicorn+aiohttp", "aiohttp+aiohttp")
 

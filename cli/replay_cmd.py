@@ -77,8 +77,13 @@ def register(app: typer.Typer) -> None:
         --max-failed programs failed."""
         import httpx
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
-            TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         from autellix.metrics import summarize
         from autellix.program import TraceError

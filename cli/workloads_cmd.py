@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -29,7 +28,7 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _params(items: Optional[List[str]]) -> dict:
+def _params(items: list[str] | None) -> dict:
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -106,7 +105,7 @@ def _targets_table(s: dict, name: str) -> Table:
 def describe(source: str = typer.Argument(..., help="A generator name or a workload JSONL file."),
              n: int = typer.Option(1000, "--n", help="Programs to generate."),
              seed: int = typer.Option(0, "--seed", help="Random seed."),
-             param: Optional[List[str]] = typer.Option(None, "--param", "-p", help=PARAM_HELP),
+             param: list[str] | None = typer.Option(None, "--param", "-p", help=PARAM_HELP),
              as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON.")) -> None:
     """Statistics of a generated workload or a JSONL file, with the generator's targets."""
     if source in registry.GENERATORS:
@@ -135,7 +134,7 @@ def generate(name: str = typer.Argument(..., help="Generator name (see `list`)."
              n: int = typer.Option(1000, "--n", help="Programs to generate."),
              seed: int = typer.Option(0, "--seed", help="Random seed."),
              out: Path = typer.Option(..., "--out", "-o", help="Output JSONL file."),
-             param: Optional[List[str]] = typer.Option(None, "--param", "-p", help=PARAM_HELP)) -> None:
+             param: list[str] | None = typer.Option(None, "--param", "-p", help=PARAM_HELP)) -> None:
     """Generate a workload and write it as JSONL."""
     params = _params(param)
     programs = _generate(name, n, seed, params)
@@ -146,7 +145,7 @@ def generate(name: str = typer.Argument(..., help="Generator name (see `list`)."
     typer.echo(f"wrote {count} {name} programs ({sum(len(p.calls) for p in programs):,} calls) to {out}")
 
 
-def _tokenizer(spec: Optional[str]):
+def _tokenizer(spec: str | None):
     if spec is None:
         return None
     try:
@@ -163,11 +162,11 @@ def _tokenizer(spec: Optional[str]):
 def export(kind: str = typer.Argument(..., help=f"Loader kind: {', '.join(loaders.LOADERS)}."),
            path: Path = typer.Argument(..., help="Local input file (never downloaded)."),
            out: Path = typer.Option(..., "--out", "-o", help="Output JSONL file."),
-           limit: Optional[int] = typer.Option(None, "--limit", help="Keep at most this many programs."),
-           tokenizer: Optional[str] = typer.Option(None, "--tokenizer",
+           limit: int | None = typer.Option(None, "--limit", help="Keep at most this many programs."),
+           tokenizer: str | None = typer.Option(None, "--tokenizer",
                                                    help="Local Hugging Face tokenizer (name or path); "
                                                         "default: about 4 characters per token."),
-           param: Optional[List[str]] = typer.Option(None, "--param", "-p",
+           param: list[str] | None = typer.Option(None, "--param", "-p",
                                                      help="Loader option KEY=VALUE, e.g. block_size=512, "
                                                           "time_unit=0.001, answers_path=FILE.")) -> None:
     """Convert a dataset or trace into an autellix workload JSONL."""

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from autellix.cli.app import app
-from autellix.gate import compare_to_baseline, measure, run_gate, write_baseline
+from autellix.gate import compare_to_baseline, run_gate, write_baseline
 
 runner = CliRunner()
 

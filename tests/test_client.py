@@ -7,9 +7,9 @@ import asyncio
 import httpx
 import openai
 import pytest
+from test_gateway_helpers import FakeEngine, start_gateway
 
 import autellix.client as ac
-from test_gateway_helpers import FakeEngine, start_gateway
 
 pytestmark = pytest.mark.timeout(60)
 MSG = [{"role": "user", "content": "hello"}]

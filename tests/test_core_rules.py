@@ -7,7 +7,7 @@ import pytest
 
 from autellix.balancer import AutellixBalancer, LeastUsed, RoundRobin, make_balancer
 from autellix.config import ConfigError, QueueConfig
-from autellix.mlq import CallState, MultiLevelQueue
+from autellix.mlq import MultiLevelQueue
 from autellix.policies import POLICIES, get_policy
 from autellix.process_table import ProcessTable
 

@@ -10,9 +10,9 @@ import time
 
 import httpx
 import pytest
+from test_gateway_helpers import closed_port, two_engine_stack
 
 from autellix.gateway.parsing import GatewayError, identify, prompt_tokens, validate_call
-from test_gateway_helpers import closed_port, two_engine_stack
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -18,10 +18,11 @@ import pytest
 
 pytest.importorskip("vllm")
 
+from test_gateway_helpers import ServerThread  # noqa: E402
+
 import autellix.client as ac  # noqa: E402
 from autellix.gateway import create_app  # noqa: E402
 from autellix.replay import replay  # noqa: E402
-from test_gateway_helpers import ServerThread  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.vllm, pytest.mark.timeout(300)]
 

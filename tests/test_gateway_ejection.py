@@ -11,7 +11,6 @@ import threading
 
 import httpx
 import pytest
-
 from test_gateway_helpers import ManualClock, closed_port, start_gateway, two_engine_stack
 
 pytestmark = pytest.mark.timeout(60)

@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+
 def closed_port() -> int:
     """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
     with socket.socket() as s:
@@ -63,7 +64,7 @@ class ServerThread:
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": socks},
                                        daemon=True)
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
@@ -94,7 +95,7 @@ class FakeEngine:
         self.server = ServerThread(self.app, port)
         self.url = self.server.url
 
-    def start(self) -> "FakeEngine":
+    def start(self) -> FakeEngine:
         self.server.start()
         return self
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from test_gateway_helpers import FakeEngine, ManualClock, start_gateway
 
 from autellix.gateway.parsing import IDENTITY_PRECEDENCE, GatewayError, identify
-from test_gateway_helpers import FakeEngine, ManualClock, start_gateway
 
 pytestmark = pytest.mark.timeout(60)
 

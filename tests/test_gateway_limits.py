@@ -7,13 +7,13 @@ import os
 
 import httpx
 import pytest
+from test_gateway_helpers import FakeEngine, ManualClock, closed_port, start_gateway
 from typer.testing import CliRunner
 
 from autellix.gateway import GatewayConfig, GatewayConfigError
 from autellix.gateway import guard as guard_mod
 from autellix.gateway.parsing import Identity
 from autellix.gateway.state import GatewayState
-from test_gateway_helpers import FakeEngine, ManualClock, closed_port, start_gateway
 
 pytestmark = pytest.mark.timeout(120)
 BODY = {"model": "tiny", "prompt": "hi", "max_tokens": 1}

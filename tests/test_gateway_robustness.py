@@ -7,7 +7,6 @@ import time
 
 import httpx
 import pytest
-
 from test_gateway_helpers import FakeEngine, start_gateway
 
 pytestmark = pytest.mark.timeout(60)

@@ -4,11 +4,11 @@ without the gateway)."""
 from __future__ import annotations
 
 import pytest
+from test_gateway_helpers import FakeEngine, start_gateway
 
 from autellix.metrics import CallRecord, ProgramRecord
 from autellix.program import Call, Program
-from autellix.replay import (WORDS, ProgramText, PromptShaping, poisson_arrivals, replay)
-from test_gateway_helpers import FakeEngine, start_gateway
+from autellix.replay import WORDS, ProgramText, PromptShaping, poisson_arrivals, replay
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import typer
+from test_gateway_helpers import FakeEngine, start_gateway
 from typer.testing import CliRunner
 
 from autellix.cli import gateway_cmd, replay_cmd
 from autellix.program import Call, Program, save_programs
-from test_gateway_helpers import FakeEngine, start_gateway
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,12 +10,12 @@ import pytest
 import typer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from test_gateway_helpers import FakeEngine, ServerThread, start_gateway
 from typer.testing import CliRunner
 
 from autellix.cli import replay_cmd
 from autellix.program import Call, Program, save_programs
 from autellix.replay import endpoint_info, replay
-from test_gateway_helpers import FakeEngine, ServerThread, start_gateway
 
 pytestmark = pytest.mark.timeout(60)
 

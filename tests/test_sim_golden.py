@@ -9,7 +9,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from golden_sim import CASES, figures
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "sim_golden.json").read_text())

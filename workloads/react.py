@@ -29,8 +29,7 @@ from __future__ import annotations
 
 from autellix.program import Program
 
-from .common import (check_non_negative, check_positive, context_chain, program_id,
-                     program_rngs)
+from .common import check_non_negative, check_positive, context_chain, program_id, program_rngs
 from .distributions import int_lognormal, lognormal_seconds
 
 NAME = "react"

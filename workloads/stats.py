@@ -23,7 +23,7 @@ Targets, per generator, as ``{metric path: value}`` (means unless named):
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

@@ -39,8 +39,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from autellix.gateway.config import GatewayConfig
 from autellix.gateway.forward import ROUTES, forward
 from autellix.gateway.guard import Guard
-from autellix.gateway.parsing import (GatewayError, bad_request, check_id, error_body,
-                                      parse_json_object)
+from autellix.gateway.parsing import (
+    GatewayError,
+    bad_request,
+    check_id,
+    error_body,
+    parse_json_object,
+)
 from autellix.gateway.state import GatewayState
 
 

@@ -31,8 +31,15 @@ import time
 
 import aiohttp
 
-from autellix.gateway.parsing import (GatewayError, error_body, identify, parse_json_object,
-                                      prompt_tokens, send_json, validate_call)
+from autellix.gateway.parsing import (
+    GatewayError,
+    error_body,
+    identify,
+    parse_json_object,
+    prompt_tokens,
+    send_json,
+    validate_call,
+)
 from autellix.gateway.state import GatewayState
 
 ROUTES = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}

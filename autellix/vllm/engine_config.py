@@ -99,7 +99,7 @@ class AutellixEngineConfig:
         return self.policy != "fcfs"
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "AutellixEngineConfig":
+    def from_dict(cls, d: dict | None) -> AutellixEngineConfig:
         if d is None:
             return cls()
         if not isinstance(d, dict):
@@ -112,7 +112,7 @@ class AutellixEngineConfig:
         return cls(**d)
 
     @classmethod
-    def from_additional_config(cls, additional: object) -> "AutellixEngineConfig":
+    def from_additional_config(cls, additional: object) -> AutellixEngineConfig:
         """Read ``additional_config["autellix"]`` (absent: defaults)."""
         if not additional:
             return cls()

@@ -53,7 +53,7 @@ TINY_MAX_MODEL_LEN = 32768
 STOCK_POLICIES = {"vllm-priority": "priority", "vllm-fcfs": "fcfs"}
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
                "DO_NOT_TRACK": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
-_LIVE: dict[int, "EngineProcess"] = {}
+_LIVE: dict[int, EngineProcess] = {}
 
 
 def engine_policies() -> tuple[str, ...]:

@@ -57,8 +57,8 @@ from vllm.v1.request import RequestStatus
 
 from autellix.config import ConfigError
 from autellix.mlq import MultiLevelQueue
-from autellix.preemption import eviction_class, prefill_tokens
 from autellix.policies import get_policy
+from autellix.preemption import eviction_class, prefill_tokens
 from autellix.process_table import ProcessTable
 from autellix.vllm import kv_fit
 from autellix.vllm.engine_config import AutellixEngineConfig

@@ -16,8 +16,8 @@ and what is wrong.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from autellix.program import Program, TraceError, load_programs
 

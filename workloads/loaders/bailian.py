@@ -19,8 +19,7 @@ from pathlib import Path
 from autellix.program import TraceError
 
 from .tokens import require_file
-from .trace_sessions import (TraceRequest, build_programs, check_lengths, read_jsonl_rows,
-                             row_time)
+from .trace_sessions import TraceRequest, build_programs, check_lengths, read_jsonl_rows, row_time
 
 FIELDS = ("chat_id", "parent_chat_id", "timestamp", "input_length", "output_length")
 

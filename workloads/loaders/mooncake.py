@@ -22,8 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .tokens import require_file
-from .trace_sessions import (TraceRequest, build_programs, check_lengths, read_jsonl_rows,
-                             row_time)
+from .trace_sessions import TraceRequest, build_programs, check_lengths, read_jsonl_rows, row_time
 
 FIELDS = ("timestamp", "input_length", "output_length", "hash_ids")
 

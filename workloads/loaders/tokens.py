@@ -11,8 +11,9 @@ messages average 1356 characters). Chat-template overhead is not counted.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from autellix.program import TraceError
 

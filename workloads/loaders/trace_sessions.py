@@ -18,9 +18,9 @@ call:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from autellix.program import Call, Program, TraceError
 
