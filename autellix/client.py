@@ -32,6 +32,8 @@ import logging
 import httpx
 import openai
 
+from autellix.errors import EngineError
+
 PROGRAM_HEADER = "X-Autellix-Program"
 THREAD_HEADER = "X-Autellix-Thread"
 log = logging.getLogger("autellix.client")
@@ -52,8 +54,8 @@ def _start_body(program_id):
 
 def _started_id(resp: httpx.Response) -> str:
     if resp.status_code >= 400:
-        raise RuntimeError(f"gateway refused to start the program ({resp.status_code}): "
-                           f"{resp.text[:200]}")
+        raise EngineError(f"gateway refused to start the program ({resp.status_code}): "
+                          f"{resp.text[:200]}")
     return resp.json()["id"]
 
 

@@ -42,8 +42,10 @@ import bisect
 import math
 from dataclasses import dataclass, field
 
+from autellix.errors import AutellixError
 
-class ConfigError(ValueError):
+
+class ConfigError(AutellixError, ValueError):
     """A configuration value is invalid. The message says what to change."""
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autellix.compare import analyze, run_sim_sweep, sweep_points
-from autellix.config import QueueConfig
+from autellix.config import ConfigError, QueueConfig
 
 DEFAULT_BASELINE = Path("results/baselines/ci-gate.json")
 DEFAULT_GATE_CONFIG = {
@@ -94,7 +94,7 @@ def compare_to_baseline(baseline: dict, current: dict, tolerance: float) -> Gate
 
 def run_gate(baseline_path: Path = DEFAULT_BASELINE, tolerance: float = 0.10) -> GateReport:
     if not 0 <= tolerance < 1:
-        raise ValueError("tolerance must be in [0, 1)")
+        raise ConfigError("tolerance must be in [0, 1)")
     path = Path(baseline_path)
     if not path.is_file():
         raise FileNotFoundError(f"baseline not found: {path} (create it with 'autellix gate --update')")
@@ -102,7 +102,7 @@ def run_gate(baseline_path: Path = DEFAULT_BASELINE, tolerance: float = 0.10) ->
         baseline = json.loads(path.read_text())
         config = baseline["config"]
     except (json.JSONDecodeError, KeyError) as e:
-        raise ValueError(f"{path}: not a gate baseline ({e})") from None
+        raise ConfigError(f"{path}: not a gate baseline ({e})") from None
     current = measure(config, target=baseline["target"])
     return compare_to_baseline(baseline, current, tolerance)
 

@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from autellix.config import ConfigError
+
 SERVICE_RULES = ("sum", "max")
 
 
@@ -64,9 +66,9 @@ class ProcessTable:
 
     def __init__(self, rule: str = "max", ttl: float = 600.0, max_entries: int = 1_000_000):
         if rule not in SERVICE_RULES:
-            raise ValueError(f"service rule must be one of {SERVICE_RULES}, got {rule!r}")
+            raise ConfigError(f"service rule must be one of {SERVICE_RULES}, got {rule!r}")
         if ttl <= 0 or max_entries < 1:
-            raise ValueError("ttl must be > 0 and max_entries >= 1")
+            raise ConfigError("ttl must be > 0 and max_entries >= 1")
         self.rule = rule
         self.ttl = ttl
         self.max_entries = max_entries

@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from autellix.errors import AutellixError
+
 FORMAT = "autellix-programs/1"
 
 
-class TraceError(ValueError):
+class TraceError(AutellixError, ValueError):
     """A program or workload file is malformed. The message says where and why."""
 
 

@@ -14,6 +14,8 @@ import threading
 import time
 
 from autellix.compare import SweepResult
+from autellix.config import ConfigError
+from autellix.errors import EngineError
 
 
 def _free_port() -> int:
@@ -37,7 +39,7 @@ class _Gateway:
         deadline = time.monotonic() + 30
         while not self.server.started:
             if time.monotonic() > deadline:
-                raise RuntimeError("gateway did not start within 30 s")
+                raise EngineError("gateway did not start within 30 s")
             time.sleep(0.05)
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -61,7 +63,7 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
              "starvation_floor": queue.starvation_floor}
     for (policy, balancer, n), rates in groups.items():
         if policy == "srpt":
-            raise ValueError("srpt is a clairvoyant simulator-only oracle; drop it with --engine vllm")
+            raise ConfigError("srpt is a clairvoyant simulator-only oracle; drop it with --engine vllm")
         engines = []
         gw = None
         try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from autellix.cli.common import fail
+from autellix.cli.common import USER_ERRORS, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -24,13 +24,16 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         if update:
-            doc = write_baseline(baseline)
+            try:
+                doc = write_baseline(baseline)
+            except USER_ERRORS as e:
+                fail(str(e))
             ratios = ", ".join(f"{k} {v:.2f}x" for k, v in doc["ratios_vs_fcfs"].items() if v)
             console.print(f"wrote {baseline} (ratios vs fcfs: {ratios})")
             return
         try:
             rep = run_gate(baseline, tolerance)
-        except (OSError, ValueError) as e:
+        except USER_ERRORS as e:
             fail(str(e))
         ratios = ", ".join(f"{k} {v:.2f}x" for k, v in rep.current["ratios_vs_fcfs"].items() if v)
         for line in rep.improvements:

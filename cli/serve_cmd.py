@@ -19,6 +19,7 @@ from pathlib import Path
 
 import typer
 
+from autellix.cli.common import USER_ERRORS
 from autellix.cli.common import fail as _fail
 
 
@@ -59,7 +60,6 @@ def serve(*, engines: int = 1, policy: str = "plas", model: str | None = None,
     """Start engines (+ gateway) and block until Ctrl-C / SIGTERM; always clean up."""
     from rich.console import Console
 
-    from autellix.config import ConfigError
     from autellix.vllm.launch import TINY_MAX_MODEL_LEN, launch_engines, stop_engines
 
     console = Console(stderr=True)
@@ -81,7 +81,7 @@ def serve(*, engines: int = 1, policy: str = "plas", model: str | None = None,
                                          wait=False)
                 for eng in started:
                     _wait(eng, timeout, stop)
-            except (ValueError, ConfigError, RuntimeError, FileExistsError) as e:
+            except USER_ERRORS as e:  # a bad setting, a busy port, an engine that died
                 first = str(e).splitlines()[0] if str(e) else type(e).__name__
                 log = f" (see {started[0].log_path.parent})" if started else ""
                 _fail(first + log)
@@ -114,12 +114,14 @@ def serve(*, engines: int = 1, policy: str = "plas", model: str | None = None,
 def _wait(eng, timeout: float, stop: threading.Event) -> None:
     import time
 
+    from autellix.errors import EngineError
+
     deadline = time.monotonic() + timeout
     while not stop.is_set():
         try:
             eng.wait_healthy(timeout=1.0)
             return
-        except RuntimeError:
+        except EngineError:
             if not eng.alive() or time.monotonic() > deadline:
                 raise
 
@@ -136,13 +138,13 @@ def _gateway_app(urls, balancer: str, console, policy: str = ""):
 
     It is told the engines' policy, which it reports in ``/v1/models`` for clients."""
     try:
-        from autellix.gateway import GatewayConfigError, create_app
+        from autellix.gateway import create_app
     except ImportError:  # pragma: no cover - the gateway ships with autellix
         console.print("[yellow]gateway not available; serving engines only[/]")
         return None
     try:
         return create_app(urls, balancer, engine_policy=policy, health_timeout=HEALTH_TIMEOUT)
-    except (GatewayConfigError, ValueError) as e:
+    except USER_ERRORS as e:
         _fail(f"gateway: {e}")
 
 
@@ -202,11 +204,14 @@ def register(app: typer.Typer) -> None:
         queue = _queue_settings(boundaries, quanta, beta, starvation_floor, no_starvation,
                                 schedule_interval)
         if config_out is not None:
-            config_out.write_text(json.dumps({
-                "engines": engines, "policy": policy, "model": model, "port": port,
-                "max_num_seqs": max_num_seqs, "max_model_len": max_model_len,
-                "kv_cache_bytes": kv_cache_bytes, "queue": queue, "gateway": gateway,
-                "gateway_port": gateway_port, "balancer": balancer}, indent=1) + "\n")
+            try:
+                config_out.write_text(json.dumps({
+                    "engines": engines, "policy": policy, "model": model, "port": port,
+                    "max_num_seqs": max_num_seqs, "max_model_len": max_model_len,
+                    "kv_cache_bytes": kv_cache_bytes, "queue": queue, "gateway": gateway,
+                    "gateway_port": gateway_port, "balancer": balancer}, indent=1) + "\n")
+            except OSError as e:
+                _fail(f"cannot write {config_out}: {e.strerror or e}")
         serve(engines=engines, policy=policy, model=model, port=port, max_num_seqs=max_num_seqs,
               max_model_len=max_model_len, kv_cache_bytes=kv_cache_bytes, queue=queue or None,
               gateway=gateway, gateway_port=gateway_port, balancer=balancer,

@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from autellix.program import TraceError, load_programs, save_programs
+from autellix.cli.common import USER_ERRORS
+from autellix.cli.common import fail as _fail
+from autellix.program import load_programs, save_programs
 from autellix.workloads import loaders, registry, stats
 
 app = typer.Typer(help="List, describe, generate and export agent workloads (programs as JSONL).",
@@ -21,11 +23,6 @@ app = typer.Typer(help="List, describe, generate and export agent workloads (pro
 console = Console()
 
 PARAM_HELP = "Generator parameter KEY=VALUE (repeatable; VALUE parsed as JSON when it can be)."
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 def _params(items: list[str] | None) -> dict:
@@ -46,7 +43,7 @@ def _generate(name: str, n: int, seed: int, params: dict):
         _fail(f"--n must be >= 1, got {n}")
     try:
         return registry.generate(name, n, seed, **params)
-    except ValueError as e:
+    except USER_ERRORS as e:
         _fail(str(e))
 
 
@@ -114,7 +111,7 @@ def describe(source: str = typer.Argument(..., help="A generator name or a workl
     elif Path(source).is_file():
         try:
             programs = load_programs(source)
-        except TraceError as e:
+        except USER_ERRORS as e:
             _fail(str(e))
         kinds = {p.workload for p in programs}
         name, title = (kinds.pop() if len(kinds) == 1 else None), source
@@ -174,9 +171,7 @@ def export(kind: str = typer.Argument(..., help=f"Loader kind: {', '.join(loader
         _fail(f"unknown loader kind {kind!r}; choose from {', '.join(loaders.LOADERS)}")
     try:
         programs = loaders.load(kind, path, tokenizer=_tokenizer(tokenizer), limit=limit, **_params(param))
-    except TypeError as e:
-        _fail(f"{kind}: bad option ({e})")
-    except (TraceError, ValueError) as e:
+    except USER_ERRORS as e:  # a bad option is a ConfigError, a bad file a TraceError
         _fail(str(e))
     if not programs:
         _fail(f"{path}: no programs found")

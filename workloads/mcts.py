@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autellix.config import ConfigError
 from autellix.program import Call, Program
 
 from .common import check_non_negative, check_positive, program_id, program_rngs
@@ -77,13 +78,13 @@ def generate(n: int, seed: int = 0, *, calls_mean: float = 159.71, fanout: int =
                    depth_limit=depth_limit, prompt_mean=prompt_mean, output_mean=output_mean)
     check_non_negative(step_mean=step_mean, tool_delay_median=tool_delay_median)
     if not 2 + 2 * fanout <= calls_mean <= (2 + 2 * fanout) * max_iterations:
-        raise ValueError(f"mcts: calls_mean={calls_mean} must lie between one iteration "
-                         f"({2 + 2 * fanout} calls) and max_iterations={max_iterations} iterations")
+        raise ConfigError(f"mcts: calls_mean={calls_mean} must lie between one iteration "
+                          f"({2 + 2 * fanout} calls) and max_iterations={max_iterations} iterations")
     base_mean = base_context_mean(calls_mean, fanout, max_iterations, depth_limit,
                                   prompt_mean, output_mean, step_mean)
     if base_mean < 16:
-        raise ValueError(f"mcts: prompt_mean={prompt_mean} leaves no room for a base context "
-                         f"({base_mean:.0f} tokens); raise prompt_mean or lower step_mean")
+        raise ConfigError(f"mcts: prompt_mean={prompt_mean} leaves no room for a base context "
+                          f"({base_mean:.0f} tokens); raise prompt_mean or lower step_mean")
     iters_dist = _iteration_dist(calls_mean, fanout, max_iterations)
     base_dist = int_lognormal(base_mean, 0.3, 8, 8192)
     step_dist = int_lognormal(step_mean, 0.5, 1, 2048) if step_mean > 0 else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
+from autellix.config import ConfigError
 from autellix.program import Program
 
 from . import chatbot, longctx, mcts, mixed, react, swe
@@ -20,11 +21,11 @@ def generate(name: str, n: int, seed: int = 0, **params) -> list[Program]:
     try:
         gen = GENERATORS[name]
     except KeyError:
-        raise ValueError(f"unknown workload {name!r}; choose from {', '.join(GENERATORS)}") from None
+        raise ConfigError(f"unknown workload {name!r}; choose from {', '.join(GENERATORS)}") from None
     try:
         inspect.signature(gen).bind(n, seed, **params)
     except TypeError as e:
-        raise ValueError(f"{name}: bad parameter ({e})") from None
+        raise ConfigError(f"{name}: bad parameter ({e})") from None
     return gen(n, seed, **params)
 
 

@@ -37,9 +37,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autellix.balancer import BALANCERS
+from autellix.errors import AutellixError
 
 
-class GatewayConfigError(ValueError):
+class GatewayConfigError(AutellixError, ValueError):
     """A gateway setting is invalid. The message says what to change."""
 
 

@@ -38,6 +38,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from autellix.config import ConfigError
+
 
 class EngineHealth(enum.Enum):
     ADMITTED = "admitted"
@@ -54,12 +56,12 @@ class EjectionPolicy:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.eject_after, int) and self.eject_after >= 1):
-            raise ValueError(f"eject_after must be an integer >= 1, got {self.eject_after!r}")
+            raise ConfigError(f"eject_after must be an integer >= 1, got {self.eject_after!r}")
         if not (self.base > 0 and self.max >= self.base):
-            raise ValueError(f"ejection times need 0 < base <= max, got base={self.base!r} "
-                             f"max={self.max!r}")
+            raise ConfigError(f"ejection times need 0 < base <= max, got base={self.base!r} "
+                              f"max={self.max!r}")
         if not (isinstance(self.max_inflight, int) and self.max_inflight >= 1):
-            raise ValueError(f"max_inflight must be an integer >= 1, got {self.max_inflight!r}")
+            raise ConfigError(f"max_inflight must be an integer >= 1, got {self.max_inflight!r}")
 
 
 class OutlierDetector:

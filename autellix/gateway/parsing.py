@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 from fastapi.responses import JSONResponse
 
+from autellix.errors import AutellixError
+
 MAX_ID_LEN = 256
 
 
-class GatewayError(Exception):
+class GatewayError(AutellixError):
     """An error answered to the client as ``{"error": {message, type, code, param}}``."""
 
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error",

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from autellix.config import ConfigError
 from autellix.program import Call, Program, TraceError
 
 
@@ -84,9 +85,9 @@ def common_prefix(a: tuple, b: tuple) -> int:
 def build_programs(requests: list[TraceRequest], *, prefix: str, workload: str,
                    block_size: int, delay: str = "gap", limit: int | None = None) -> list[Program]:
     if block_size < 1:
-        raise ValueError(f"block_size must be >= 1, got {block_size}")
+        raise ConfigError(f"block_size must be >= 1, got {block_size}")
     if delay not in ("gap", "zero"):
-        raise ValueError(f"delay must be 'gap' or 'zero', got {delay!r}")
+        raise ConfigError(f"delay must be 'gap' or 'zero', got {delay!r}")
     if not requests:
         return []
     root_of: list[int] = []
