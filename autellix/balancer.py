@@ -114,5 +114,6 @@ def make_balancer(name: str, n_engines: int) -> Balancer:
     try:
         cls = BALANCERS[name]
     except KeyError:
-        raise ConfigError(f"unknown balancer {name!r}; choose one of {', '.join(BALANCERS)}") from None
+        raise ConfigError(f"unknown balancer {name!r}; "
+                          f"choose one of {', '.join(BALANCERS)}") from None
     return cls(n_engines)

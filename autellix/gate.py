@@ -97,7 +97,8 @@ def run_gate(baseline_path: Path = DEFAULT_BASELINE, tolerance: float = 0.10) ->
         raise ConfigError("tolerance must be in [0, 1)")
     path = Path(baseline_path)
     if not path.is_file():
-        raise FileNotFoundError(f"baseline not found: {path} (create it with 'autellix gate --update')")
+        raise FileNotFoundError(f"baseline not found: {path} "
+                                "(create it with 'autellix gate --update')")
     try:
         baseline = json.loads(path.read_text())
         config = baseline["config"]

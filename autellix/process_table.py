@@ -17,8 +17,9 @@ their sum: eight calls queued side by side for 1 s have kept the program waiting
 1 s, not 8 s. Summing them let a program that floods the engine with parallel calls
 reach the anti-starvation threshold several times faster than a chain and jump
 ahead of new programs (seen end to end on a busy machine). A call's wait and
-service are folded in when it completes *or* is aborted, so nothing leaks. Entries go when their program ends and expire after ``ttl`` seconds without
-a call arriving or completing. A hard ``max_entries`` bound evicts the idlest
+service are folded in when it completes *or* is aborted, so nothing leaks. Entries
+go when their program ends and expire after ``ttl`` seconds without a call
+arriving or completing. A hard ``max_entries`` bound evicts the idlest
 entries first, so memory stays bounded whatever clients do.
 """
 

@@ -101,7 +101,8 @@ class Program:
             for p in c.parents:
                 if p not in index:
                     raise TraceError(f"program {self.id}: call {c.id!r} names parent {p!r} "
-                                     "that is not an earlier call (calls must be in topological order)")
+                                     "that is not an earlier call "
+                                     "(calls must be in topological order)")
             index[c.id] = i
         object.__setattr__(self, "_index", index)
 

@@ -311,7 +311,7 @@ async def replay_programs(programs: list[Program], endpoint: str, *, rate: float
         rp.t0 = time.monotonic()
         report()
         records = await asyncio.gather(*(rp.program(p, a, snap, report)
-                                         for p, a in zip(programs, arrivals)))
+                                         for p, a in zip(programs, arrivals, strict=True)))
     order = {p.id: i for i, p in enumerate(programs)}
     calls = sorted(rp.calls, key=lambda c: (order[c.program_id], c.issue))
     return list(records), calls

@@ -78,7 +78,8 @@ class PromptShaping:
             if v is not None and v < 1:
                 raise ConfigError(f"{f} must be >= 1, got {v}")
         if self.max_model_len is not None and self.max_model_len < TOKEN_SLACK + 2:
-            raise ConfigError(f"max_model_len must be >= {TOKEN_SLACK + 2}, got {self.max_model_len}")
+            raise ConfigError(f"max_model_len must be >= {TOKEN_SLACK + 2}, "
+                              f"got {self.max_model_len}")
 
     def n(self, tokens: int) -> int:
         return int(round(tokens * self.scale))

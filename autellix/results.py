@@ -84,12 +84,12 @@ def plot_latency(summaries, path: Path, analysis: dict | None = None) -> Path:
     from autellix.compare import curves
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric in zip(axes, ("mean", "p95")):
+    for ax, metric in zip(axes, ("mean", "p95"), strict=True):
         for (pol, bal, n), pts in sorted(curves(summaries, metric).items()):
             label = pol if len({s.balancer for s in summaries}) == 1 else f"{pol}/{bal}"
             if len({s.extra.get("n_engines", 1) for s in summaries}) > 1:
                 label += f" x{n}"
-            ax.plot([r for r, _ in pts], [l for _, l in pts], marker="o", label=label)
+            ax.plot([r for r, _ in pts], [lat for _, lat in pts], marker="o", label=label)
         if analysis and metric == analysis.get("metric") and analysis.get("target"):
             ax.axhline(analysis["target"], color="grey", ls="--", lw=0.8, label="latency target")
         engine = summaries[0].engine

@@ -27,7 +27,8 @@ from autellix.sim.capacity import estimate_capacity
 from autellix.workloads.registry import generate
 
 WORKLOADS = {  # name: (programs, autellix policy)
-    "chatbot": (400, "plas"), "react": (400, "plas"), "mcts": (80, "atlas"), "mixed": (300, "atlas"),
+    "chatbot": (400, "plas"), "react": (400, "plas"), "mcts": (80, "atlas"),
+    "mixed": (300, "atlas"),
 }
 LOADS = (0.6, 0.9, 1.2, 1.6, 2.4)
 PAPER = {"chatbot": "~8x (ShareGPT)", "react": "~8x (BFCL)", "mcts": "~5x (LATS)",
@@ -95,15 +96,19 @@ def main() -> None:
         an, an95, _, cap = single_engine(name, max(20, int(n * scale)), pol, args.seats,
                                          args.seed, out, LOADS)
         lines.append(f"| {name} | {pol} | {cap:.3f} | {an['target']:.4f} | "
-                     f"{row_ratio(an, pol, 'vs_fcfs'):.2f}x | {row_ratio(an, pol, 'vs_mlfq'):.2f}x | "
-                     f"{row_ratio(an, 'srpt', 'vs_fcfs'):.2f}x | {row_ratio(an95, pol, 'vs_fcfs'):.2f}x | "
+                     f"{row_ratio(an, pol, 'vs_fcfs'):.2f}x | "
+                     f"{row_ratio(an, pol, 'vs_mlfq'):.2f}x | "
+                     f"{row_ratio(an, 'srpt', 'vs_fcfs'):.2f}x | "
+                     f"{row_ratio(an95, pol, 'vs_fcfs'):.2f}x | "
                      f"{PAPER[name]} |")
         print(lines[-1], f"({time.time() - t0:.0f}s)", flush=True)
-    bal_lines = ["| workload | engines | autellix x vs round_robin | autellix x vs least_used | paper |",
+    bal_lines = ["| workload | engines | autellix x vs round_robin | autellix x vs least_used "
+                 "| paper |",
                  "|---|---|---|---|---|"]
     for name in [w for w in ("chatbot", "mcts") if w in only and not args.no_balancers]:
         n, _ = WORKLOADS[name]
-        an, _ = multi_engine(name, max(20, int(2 * n * scale)), args.seats, args.seed, out, 4, LOADS)
+        an, _ = multi_engine(name, max(20, int(2 * n * scale)), args.seats, args.seed, out, 4,
+                             LOADS)
         bal_lines.append(f"| {name} | 4 | {row_ratio(an, 'atlas', 'vs_round_robin'):.2f}x | "
                          f"{row_ratio(an, 'atlas', 'vs_least_used'):.2f}x | {PAPER['balancer']} |")
         print(bal_lines[-1], f"({time.time() - t0:.0f}s)", flush=True)

@@ -2,9 +2,10 @@
 
 For each (policy, balancer, engine count) it launches engines with that scheduler
 (or uses ``--engine-url``), puts the gateway in front (it tags every call with its
-program for the engine scheduler), replays the same programs at every rate, and stops them. ``vllm-fcfs`` and
-``vllm-priority`` run *stock* vLLM (the latter with client-side priorities, the
-crude PLAS of lessons.md); the other policies run autellix's scheduler.
+program for the engine scheduler), replays the same programs at every rate, and
+stops them. ``vllm-fcfs`` and ``vllm-priority`` run *stock* vLLM (the latter with
+client-side priorities, the crude PLAS of lessons.md); the other policies run
+autellix's scheduler.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
              "starvation_floor": queue.starvation_floor}
     for (policy, balancer, n), rates in groups.items():
         if policy == "srpt":
-            raise ConfigError("srpt is a clairvoyant simulator-only oracle; drop it with --engine vllm")
+            raise ConfigError("srpt is a clairvoyant simulator-only oracle; "
+                              "drop it with --engine vllm")
         engines = []
         gw = None
         try:
@@ -82,7 +84,8 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
             for rate in rates:
                 console.print(f"  replaying {len(programs)} programs at {rate:g}/s on {policy}")
                 progs, calls = replay(programs, endpoint, rate=rate, seed=seed,
-                                      max_prompt_tokens=max_prompt_tokens, max_model_len=max_model_len,
+                                      max_prompt_tokens=max_prompt_tokens,
+                                      max_model_len=max_model_len,
                                       priority_mode=(policy == "vllm-priority"))
                 s = summarize(progs, engine="vllm", policy=policy, balancer=balancer, rate=rate,
                               extra={"n_engines": n, "failed_calls": sum(c.status != "completed"

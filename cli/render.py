@@ -56,7 +56,8 @@ def summary_table(summaries, title: str = "results") -> Table:
     engine``). Headers are short words on two lines, numbers never wrap and stay
     short, and adjacent paddings collapse, so no header or number is cut.
     """
-    ident = {"engine": lambda s: _short_engine(s.engine) or "-", "policy": lambda s: s.policy or "-",
+    ident = {"engine": lambda s: _short_engine(s.engine) or "-",
+             "policy": lambda s: s.policy or "-",
              "balancer": lambda s: s.balancer or "-", "rate": lambda s: f"{s.rate:g}"}
     varying = [k for k in _IDENTITY if len({ident[k](s) for s in summaries}) > 1]
     fixed = [f"{k} {ident[k](summaries[0])}" + (" prog/s" if k == "rate" else "")
@@ -76,7 +77,8 @@ def summary_table(summaries, title: str = "results") -> Table:
         t.add_column(col.replace(" ", "\n"), justify="right", no_wrap=True)
     for s in summaries:
         tl = s.token_latency
-        t.add_row(*([escape(_run_name(s, varying))] if varying else []), f"{s.completed}/{s.n_programs}",
+        t.add_row(*([escape(_run_name(s, varying))] if varying else []),
+                  f"{s.completed}/{s.n_programs}",
                   f"{s.failed}/{s.aborted}", *(_ms(tl[q] * 1e3) for q in ("mean", "p95", "p99")),
                   _f(s.e2e["mean"], ".2f"), _f(s.programs_per_s, ".3f"))
     return t
@@ -131,7 +133,8 @@ def throughput_table(analysis: dict, title: str) -> Table:
     ratio_cols = sorted({k for r in rows for k in r if k.startswith("vs_")})
     t = Table(title=title)
     for col in ("policy", "balancer", "engines", "programs/s at target", *ratio_cols):
-        t.add_column(col.replace("vs_", "x vs "), justify="left" if col in ("policy", "balancer") else "right")
+        t.add_column(col.replace("vs_", "x vs "),
+                     justify="left" if col in ("policy", "balancer") else "right")
     sat = analysis.get("saturated", {})
     for r in rows:
         tp = _f(r["throughput"], ".3f")

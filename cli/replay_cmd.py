@@ -100,7 +100,8 @@ def register(app: typer.Typer) -> None:
             fail(str(e))
         context = max_model_len or info.max_model_len
         name = Path(workload).stem
-        out = out or Path("results") / "replay" / f"{name}-r{rate:g}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = out or Path("results") / "replay" / f"{name}-r{rate:g}-s{seed}-{stamp}"
         console = Console(stderr=True)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("programs {task.fields[programs]}  failed {task.fields[failed]}"),

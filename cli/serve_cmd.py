@@ -93,7 +93,8 @@ def serve(*, engines: int = 1, policy: str = "plas", model: str | None = None,
                           f"log={eng.log_path}")
         if gw_app is not None:
             gw_server, gw_thread = _start_gateway(gw_app, gateway_port)
-            console.print(f"[green]gateway[/] http://127.0.0.1:{gateway_port}/v1  balancer={balancer}")
+            console.print(f"[green]gateway[/] http://127.0.0.1:{gateway_port}/v1  "
+                          f"balancer={balancer}")
         console.print("[bold]ready[/]; Ctrl-C to stop")
         while not stop.wait(1.0):
             dead = [e for e in started if not e.alive()]
@@ -181,18 +182,24 @@ def register(app: typer.Typer) -> None:
     def serve_cmd(
         engines: int = typer.Option(1, "--engines", "-n", min=1, help="number of vLLM engines"),
         policy: str = typer.Option("plas", help=f"scheduler: {policies}"),
-        model: str = typer.Option(None, help="model path or name (default: tiny offline CPU model)"),
+        model: str = typer.Option(None, help="model path or name "
+                                             "(default: tiny offline CPU model)"),
         port: int = typer.Option(18500, help="first engine port (engines use port, port+1, ...)"),
         max_num_seqs: int = typer.Option(8, min=1, help="max running sequences per engine"),
         max_model_len: int = typer.Option(None, min=16,
                                           help="context length, tokens (default: 32768 for "
                                                "the tiny model, else the model's own)"),
-        kv_cache_bytes: int = typer.Option(256 << 20, min=1 << 20, help="KV cache bytes per engine"),
-        boundaries: str = typer.Option(None, help="fixed queue boundaries, engine-seconds, e.g. 0.25,0.5,1 (default: 16 step times, doubling)"),
-        quanta: str = typer.Option(None, help="per-queue quanta, engine-seconds (one more than boundaries)"),
+        kv_cache_bytes: int = typer.Option(256 << 20, min=1 << 20,
+                                           help="KV cache bytes per engine"),
+        boundaries: str = typer.Option(None, help="fixed queue boundaries, engine-seconds, "
+                                                  "e.g. 0.25,0.5,1 (default: 16 step times, "
+                                                  "doubling)"),
+        quanta: str = typer.Option(None, help="per-queue quanta, engine-seconds "
+                                              "(one more than boundaries)"),
         beta: float = typer.Option(None, help="anti-starvation ratio"),
         starvation_floor: float = typer.Option(None, help="anti-starvation service floor, s"),
-        no_starvation: bool = typer.Option(False, "--no-starvation", help="disable anti-starvation"),
+        no_starvation: bool = typer.Option(False, "--no-starvation",
+                                           help="disable anti-starvation"),
         schedule_interval: int = typer.Option(None, help="policy pass every N engine steps"),
         gateway: bool = typer.Option(True, "--gateway/--no-gateway", help="also serve the gateway"),
         gateway_port: int = typer.Option(18400, help="gateway port"),

@@ -12,7 +12,8 @@ runner = CliRunner()
 
 
 def test_compare_writes_results_and_prints_tables(tmp_path):
-    r = runner.invoke(app, ["compare", "--n", "12", "--rates", "0.5,2", "--policies", "fcfs,atlas,srpt",
+    r = runner.invoke(app, ["compare", "--n", "12", "--rates", "0.5,2",
+                            "--policies", "fcfs,atlas,srpt",
                             "--max-num-seqs", "4", "--out", str(tmp_path), "--name", "t"])
     assert r.exit_code == 0, r.output
     assert "program token latency" in r.output and "results:" in r.output
@@ -23,7 +24,8 @@ def test_compare_writes_results_and_prints_tables(tmp_path):
     assert {s["engine"] for s in doc["summaries"]} == {"sim"}
     assert len(doc["summaries"]) == 6 and doc["analysis"]["rows"]
     cfg = json.loads((d / "config.json").read_text())
-    assert cfg["sim"]["engine"]["max_num_seqs"] == 4 and cfg["policies"] == ["fcfs", "atlas", "srpt"]
+    assert cfg["sim"]["engine"]["max_num_seqs"] == 4
+    assert cfg["policies"] == ["fcfs", "atlas", "srpt"]
     rows = (d / "programs.csv").read_text().splitlines()
     assert len(rows) == 1 + 6 * 12
 

@@ -22,7 +22,8 @@ from . import chatbot, mcts, react, swe
 from .common import program_id
 
 NAME = "mixed"
-DESCRIPTION = "Equal interleaved mix of chatbot, react and mcts (optionally swe), as in the paper's Mixed"
+DESCRIPTION = ("Equal interleaved mix of chatbot, react and mcts (optionally swe), "
+               "as in the paper's Mixed")
 
 COMPONENTS = {"chatbot": chatbot.generate, "react": react.generate, "mcts": mcts.generate}
 

@@ -34,7 +34,8 @@ from .common import check_non_negative, check_positive, context_chain, program_i
 from .distributions import int_lognormal, lognormal_seconds
 
 NAME = "react"
-DESCRIPTION = "BFCL-like tool loops: chains, mean 10.8 calls (tail to 70), ~735 prompt / 34 out, tool delays"
+DESCRIPTION = ("BFCL-like tool loops: chains, mean 10.8 calls (tail to 70), "
+               "~735 prompt / 34 out, tool delays")
 
 
 def base_context_mean(calls_mean: float, calls_sigma: float, max_calls: int,

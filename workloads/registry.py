@@ -17,11 +17,14 @@ DESCRIPTIONS: dict[str, str] = {m.NAME: m.DESCRIPTION for m in _MODULES}
 
 
 def generate(name: str, n: int, seed: int = 0, **params) -> list[Program]:
-    """Generate ``n`` programs of workload ``name``; same (name, n, seed, params) → same programs."""
+    """Generate ``n`` programs of workload ``name``.
+
+    The same (name, n, seed, params) always gives the same programs."""
     try:
         gen = GENERATORS[name]
     except KeyError:
-        raise ConfigError(f"unknown workload {name!r}; choose from {', '.join(GENERATORS)}") from None
+        raise ConfigError(f"unknown workload {name!r}; "
+                          f"choose from {', '.join(GENERATORS)}") from None
     try:
         inspect.signature(gen).bind(n, seed, **params)
     except TypeError as e:

@@ -11,11 +11,11 @@ moves between three states, driven by the outcome of the calls sent to it:
   timed out, read timeout, dropped connection, an engine answer of 502/503/504), or
   as many consecutive failed ``/health`` probes. Call failures never eject the last
   admitted engine (a burst makes every engine time out at once); failed probes can.
-  It takes no call until its ejection ends. The ejection lasts ``base * 2**level`` seconds capped at ``max`` (Envoy grows it
-  linearly; doubling reaches the cap in a few steps with a small base), where
-  ``level`` counts earlier ejections and decays by one for each ``max`` seconds the
-  engine has served since it was last re-admitted, so a flapping engine stays out
-  longer and a recovered one is forgiven.
+  It takes no call until its ejection ends. The ejection lasts ``base * 2**level``
+  seconds capped at ``max`` (Envoy grows it linearly; doubling reaches the cap in a
+  few steps with a small base), where ``level`` counts earlier ejections and decays
+  by one for each ``max`` seconds the engine has served since it was last
+  re-admitted, so a flapping engine stays out longer and a recovered one is forgiven.
 * ``PROBING`` (half-open): the ejection is over; the engine takes exactly one *trial*
   call at a time. The trial's success re-admits it; its failure ejects it again, for
   longer. A passing ``/health`` never changes the state; failing ones eject.

@@ -88,12 +88,13 @@ class EngineProcess:
         return self.proc.poll() is None
 
     def wait_healthy(self, timeout: float = 180) -> None:
-        """Block until ``GET /health`` answers 200; raise ``EngineError`` if it dies or times out."""
+        """Block until ``GET /health`` answers 200; ``EngineError`` if it dies or times out."""
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
                 raise EngineError(f"engine on port {self.port} exited with code "
-                                  f"{self.proc.returncode} (log {self.log_path}):\n{self.log_tail()}")
+                                  f"{self.proc.returncode} (log {self.log_path}):\n"
+                                  f"{self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
                     if r.status == 200:
@@ -216,7 +217,8 @@ def launch_engines(n: int, *, policy: str = "plas", model: str | None = None,
                    queue: dict | None = None, vllm_policy: str | None = None,
                    extra_args: list[str] = (), log_dir=None, wait: bool = True,
                    async_scheduler: bool = False, timeout: float = 180) -> list[EngineProcess]:
-    """Start ``n`` engines on ports ``base_port .. base_port + n - 1``; optionally wait for health."""
+    """Start ``n`` engines on ports ``base_port .. base_port + n - 1``; optionally wait for
+    health."""
     if n < 1:
         raise ConfigError("need at least one engine")
     ports = [base_port + i for i in range(n)]
@@ -224,7 +226,9 @@ def launch_engines(n: int, *, policy: str = "plas", model: str | None = None,
     if busy:
         raise EngineError(f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 already in use; "
                           "pick another base port")
-    log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="autellix-engines-"))
+    if log_dir is None:
+        log_dir = tempfile.mkdtemp(prefix="autellix-engines-")
+    log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **OFFLINE_ENV}
     env.setdefault("OMP_NUM_THREADS", str(omp_threads(n)))

@@ -51,11 +51,13 @@ DESCRIPTIONS = {
 }
 
 
-def load(kind: str, path: str | Path, tokenizer=None, limit: int | None = None, **kw) -> list[Program]:
+def load(kind: str, path: str | Path, tokenizer=None, limit: int | None = None,
+         **kw) -> list[Program]:
     try:
         loader = LOADERS[kind]
     except KeyError:
-        raise TraceError(f"unknown loader kind {kind!r}; choose from {', '.join(LOADERS)}") from None
+        raise TraceError(f"unknown loader kind {kind!r}; "
+                         f"choose from {', '.join(LOADERS)}") from None
     if limit is not None and limit < 1:
         raise ConfigError(f"limit must be >= 1, got {limit}")
     _check_options(kind, loader, path, tokenizer, limit, kw)

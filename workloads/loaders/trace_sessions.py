@@ -49,7 +49,8 @@ def read_jsonl_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int
                 raise TraceError(f"{path}:{lineno}: expected a JSON object")
             missing = [k for k in required if k not in row]
             if missing:
-                raise TraceError(f"{path}:{lineno}: missing field(s) {missing}; expected {list(required)}")
+                raise TraceError(f"{path}:{lineno}: missing field(s) {missing}; "
+                                 f"expected {list(required)}")
             yield lineno, row
 
 
@@ -75,7 +76,7 @@ def row_time(path: Path, lineno: int, row: dict, time_unit: float) -> float:
 
 def common_prefix(a: tuple, b: tuple) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):  # up to the shorter
         if x != y:
             break
         n += 1
