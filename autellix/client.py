@@ -75,7 +75,7 @@ class _Session:
 class ProgramSession(_Session):
     """A live program: ``client`` (sync), ``async_client``, ``headers``, ``thread()``."""
 
-    def __init__(self, root, program_id, client, api_key):
+    def __init__(self, root, program_id, client, api_key) -> None:
         super().__init__(root, program_id, client, api_key)
         if client is None:
             client = openai.OpenAI(base_url=root + "/v1", api_key=api_key)
@@ -97,7 +97,7 @@ class ProgramSession(_Session):
 class AsyncProgramSession(_Session):
     """A live program with an ``openai.AsyncOpenAI`` ``client``."""
 
-    def __init__(self, root, program_id, client, api_key):
+    def __init__(self, root, program_id, client, api_key) -> None:
         super().__init__(root, program_id, client, api_key)
         if client is None:
             client = openai.AsyncOpenAI(base_url=root + "/v1", api_key=api_key)

@@ -100,12 +100,12 @@ def program_record(program, calls: list[CallRecord], arrival: float) -> ProgramR
         status = "failed"
     elif any(c.status == "aborted" for c in calls) or len(calls) < len(program.calls):
         status = "aborted"
-    waits = [c.wait for c in calls]
+    waits = [c.wait for c in calls if c.wait is not None]
     return ProgramRecord(
         program_id=program.id, workload=program.workload, kind=program.kind, arrival=arrival,
         finish=max((c.finish for c in calls), default=arrival), n_calls=len(calls),
         output_tokens=sum(c.output_tokens for c in calls if c.status == "completed"),
-        wait=None if any(w is None for w in waits) else float(sum(waits)),
+        wait=float(sum(waits)) if len(waits) == len(calls) else None,
         call_time=float(sum(c.e2e for c in calls)), status=status)
 
 

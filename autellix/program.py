@@ -89,7 +89,7 @@ class Program:
     calls: tuple[Call, ...]
     workload: str = ""
     arrival: float | None = None
-    _index: dict = field(default=None, init=False, repr=False, compare=False, hash=False)
+    _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not self.calls:
@@ -154,7 +154,8 @@ class Program:
         return Program(id=self.id, calls=self.calls, workload=self.workload, arrival=arrival)
 
     def to_dict(self) -> dict:
-        d = {"id": self.id, "workload": self.workload, "calls": [c.to_dict() for c in self.calls]}
+        d: dict = {"id": self.id, "workload": self.workload,
+                   "calls": [c.to_dict() for c in self.calls]}
         if self.arrival is not None:
             d["arrival"] = self.arrival
         return d

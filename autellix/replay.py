@@ -127,7 +127,8 @@ def endpoint_info(endpoint: str, model: str | None = None, timeout: float = 10.0
 
 
 class _Replayer:
-    def __init__(self, http, root, model, api, shaping, priority_mode, timeout, tag, progress):
+    def __init__(self, http, root, model, api, shaping, priority_mode, timeout, tag,
+                 progress) -> None:
         self.http, self.root, self.model, self.api = http, root, model, api
         self.shaping, self.priority_mode, self.timeout, self.tag = (
             shaping, priority_mode, timeout, tag)

@@ -25,7 +25,7 @@ def _rows(items) -> list[dict]:
             out.append(it)
         elif hasattr(it, "to_row"):
             out.append(it.to_row())
-        elif is_dataclass(it):
+        elif is_dataclass(it) and not isinstance(it, type):
             d = asdict(it)
             for prop in ("e2e", "ttft", "itl"):
                 if hasattr(it, prop):
@@ -66,7 +66,7 @@ def write_run(out_dir, config: dict, programs, calls, summaries, analysis: dict 
                                                 default=str) + "\n")
     _write_csv(out / "programs.csv", _rows(programs))
     _write_csv(out / "calls.csv", _rows(calls))
-    doc = {"summaries": [s.to_dict() for s in summaries]}
+    doc: dict = {"summaries": [s.to_dict() for s in summaries]}
     if analysis is not None:
         doc["analysis"] = analysis
     (out / "summary.json").write_text(json.dumps(_clean(doc), indent=1, default=str) + "\n")

@@ -44,6 +44,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,7 +216,7 @@ def launch_engines(n: int, *, policy: str = "plas", model: str | None = None,
                    base_port: int = 18500, max_num_seqs: int = 8, max_model_len: int | None = None,
                    kv_cache_bytes: int = 256 << 20, served_model_name: str = "tiny",
                    queue: dict | None = None, vllm_policy: str | None = None,
-                   extra_args: list[str] = (), log_dir=None, wait: bool = True,
+                   extra_args: Sequence[str] = (), log_dir=None, wait: bool = True,
                    async_scheduler: bool = False, timeout: float = 180) -> list[EngineProcess]:
     """Start ``n`` engines on ports ``base_port .. base_port + n - 1``; optionally wait for
     health."""
