@@ -142,11 +142,11 @@ def analyze(summaries, target: float | None = None, target_factor: float | None 
             target = math.nan
         elif target_factor is None:  # halfway (geometric) up FCFS's curve
             lo = min(pts[0][1] for pts in ref)
-            hi = min(max(l for _, l in pts) for pts in ref)
+            hi = min(max(lat for _, lat in pts) for pts in ref)
             target = math.sqrt(lo * hi)
         else:
             target = target_factor * min(pts[0][1] for pts in ref)
-    tput = {k: throughput_at_latency([r for r, _ in v], [l for _, l in v], target)
+    tput = {k: throughput_at_latency([r for r, _ in v], [lat for _, lat in v], target)
             for k, v in cs.items()}
     rows = []
     for (p, b, n), t in sorted(tput.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0])):

@@ -39,6 +39,16 @@ def parse_floats(text: str, what: str) -> list[float]:
     return vals
 
 
+def parse_ints(text: str, what: str) -> list[int]:
+    try:
+        vals = [int(x) for x in parse_list(text, what)]
+    except ValueError:
+        raise ConfigError(f"--{what} must be comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in vals):
+        raise ConfigError(f"--{what} must be >= 1")
+    return vals
+
+
 def load_workload(workload: str, n: int | None, seed: int):
     """Programs from a generator name, or the first ``n`` of a JSONL program file."""
     from autellix.program import load_programs

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from autellix.cli.common import fail, load_workload, parse_floats, parse_list, queue_config
+from autellix.cli.common import (
+    USER_ERRORS,
+    fail,
+    load_workload,
+    parse_floats,
+    parse_ints,
+    parse_list,
+    queue_config,
+)
+from autellix.config import ConfigError
 
 DEFAULT_LOADS = "0.8,1.2,1.6,2.4"
 DEFAULT_VLLM_RATES = "0.5,1,2"
@@ -28,27 +37,35 @@ def register(app: typer.Typer) -> None:
         policies: str = typer.Option("fcfs,mlfq,atlas,srpt", help="schedulers to compare"),
         balancers: str = typer.Option("autellix", help="balancers (with --engines > 1)"),
         engines: str = typer.Option("1", help="engine counts, comma-separated"),
-        engine: str = typer.Option("sim", help="'sim' (calibrated simulator) or 'vllm' (real engines)"),
+        engine: str = typer.Option("sim",
+            help="'sim' (calibrated simulator) or 'vllm' (real engines)"),
         profile: str = typer.Option("a100-80gb-llama-3.1-8b", help="simulator cost profile"),
-        max_num_seqs: int = typer.Option(64, help="max running sequences per engine (vLLM default: 256; see README on why 64)"),
-        max_batched_tokens: int = typer.Option(2048, help="token budget per step (chunked prefill)"),
+        max_num_seqs: int = typer.Option(64,
+            help="max running sequences per engine (vLLM default: 256; see README on why 64)"),
+        max_batched_tokens: int = typer.Option(2048,
+            help="token budget per step (chunked prefill)"),
         kv_tokens: int = typer.Option(0, help="KV capacity in tokens (0: the profile's)"),
         preemption: str = typer.Option("recompute", help="'recompute' or 'swap' (simulator)"),
         schedule_interval: int = typer.Option(1, help="run the scheduler every N steps"),
-        boundaries: str = typer.Option("", help="fixed queue boundaries in engine-seconds (default: 16 step times, doubling)"),
+        boundaries: str = typer.Option("",
+            help="fixed queue boundaries in engine-seconds (default: 16 step times, doubling)"),
         beta: float = typer.Option(8.0, help="anti-starvation ratio"),
-        latency_target: float = typer.Option(0.0, help="s/token; 0 = halfway (geometric) up FCFS's curve"),
-        metric: str = typer.Option("mean", help="latency statistic for throughput: mean, p95 or p99"),
+        latency_target: float = typer.Option(0.0,
+            help="s/token; 0 = halfway (geometric) up FCFS's curve"),
+        metric: str = typer.Option("mean",
+            help="latency statistic for throughput: mean, p95 or p99"),
         seed: int = typer.Option(0, help="seed for workload and arrivals"),
         name: str = typer.Option("", help="results folder name (default: <workload>-<engine>)"),
         out: Path = typer.Option(Path("results"), help="parent folder of results"),
         save_calls: bool = typer.Option(False, help="also write per-call records"),
         jobs: int = typer.Option(0, help="(sim) worker processes for the sweep points; 0 = one "
                                  "per core. Results are identical to --jobs 1"),
-        engine_url: list[str] = typer.Option([], help="(vllm) use running engines; one per policy run"),
+        engine_url: list[str] = typer.Option([],
+            help="(vllm) use running engines; one per policy run"),
         model: str = typer.Option("", help="(vllm) model path; default: the tiny CPU model"),
         max_prompt_tokens: int = typer.Option(1536, help="(vllm) clip replayed prompts to this"),
-        max_model_len: int = typer.Option(2048, help="(vllm) engine context; prompts+outputs are clipped to fit"),
+        max_model_len: int = typer.Option(2048,
+            help="(vllm) engine context; prompts+outputs are clipped to fit"),
     ):
         from rich.console import Console
 
@@ -56,16 +73,17 @@ def register(app: typer.Typer) -> None:
         try:
             pols = parse_list(policies, "policies")
             bals = parse_list(balancers, "balancers")
-            ns = [int(x) for x in parse_list(engines, "engines")]
+            ns = parse_ints(engines, "engines")
             load_list = parse_floats(loads, "loads") if not rates and engine == "sim" else None
-            rate_list = parse_floats(rates or DEFAULT_VLLM_RATES, "rates") if load_list is None else []
+            rate_list = (parse_floats(rates or DEFAULT_VLLM_RATES, "rates")
+                         if load_list is None else [])
             if metric not in ("mean", "p95", "p99"):
-                raise ValueError("--metric must be mean, p95 or p99")
+                raise ConfigError("--metric must be mean, p95 or p99")
             if engine not in ("sim", "vllm"):
-                raise ValueError("--engine must be 'sim' or 'vllm'")
+                raise ConfigError("--engine must be 'sim' or 'vllm'")
             programs = load_workload(workload, n, seed)
             qcfg = queue_config(boundaries, beta)
-        except (ValueError, OSError) as e:
+        except USER_ERRORS as e:
             fail(str(e))
         from autellix.compare import analyze, sweep_points
 
@@ -78,7 +96,7 @@ def register(app: typer.Typer) -> None:
                 capacity = estimate_capacity(programs, SimConfig(engine=EngineConfig(
                     profile=profile, max_num_seqs=max_num_seqs,
                     max_batched_tokens=max_batched_tokens)))
-            except ValueError as e:
+            except USER_ERRORS as e:
                 fail(str(e))
             points = [pt for k in ns for pt in sweep_points(
                 pols, [round(x * capacity * k, 4) for x in load_list], bals, [k])]
@@ -105,9 +123,10 @@ def register(app: typer.Typer) -> None:
                                         model=model or None, max_prompt_tokens=max_prompt_tokens,
                                         max_num_seqs=max_num_seqs, queue=qcfg, console=console,
                                         max_model_len=max_model_len)
-                config["vllm"] = {"max_num_seqs": max_num_seqs, "max_prompt_tokens": max_prompt_tokens,
+                config["vllm"] = {"max_num_seqs": max_num_seqs,
+                                  "max_prompt_tokens": max_prompt_tokens,
                                   "model": model or "tiny (random weights)", "urls": engine_url}
-        except (ValueError, RuntimeError, OSError) as e:
+        except USER_ERRORS as e:
             fail(str(e))
         reference = "fcfs" if "fcfs" in pols or len(bals) < 2 else bals[0]
         analysis = analyze(result.summaries, target=latency_target or None, metric=metric,
@@ -118,8 +137,8 @@ def register(app: typer.Typer) -> None:
         where = write_run(out / label, config, result.program_rows, result.call_rows,
                           result.summaries, analysis)
         cap_note = f", capacity {capacity:.3f} programs/s per engine" if capacity else ""
-        console.print(sweep_table(result.summaries, f"{workload}: program token latency (ms/token), "
-                                  f"engine={engine}{cap_note}", capacity))
+        console.print(sweep_table(result.summaries, f"{workload}: program token latency "
+                                  f"(ms/token), engine={engine}{cap_note}", capacity))
         console.print(throughput_table(analysis, f"throughput at {metric} latency <= "
                                        f"{analysis['target']:.4f} s/token"))
         console.print(f"results: {where}/ (summary.json, programs.csv, latency.png) "
