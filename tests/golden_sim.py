@@ -38,6 +38,17 @@ CASES = {
 }
 
 
+def first_gap(name: str) -> float:
+    """The first arrival's time under the old schedule (main 503fc34 drew ``n`` gaps
+    and summed them all, so every time was this much later than replay's)."""
+    import numpy as np
+
+    wl, n, policy, load, engines, over = CASES[name]
+    cfg = SimConfig(policy=policy, n_engines=engines, engine=EngineConfig(**over))
+    rate = rate_for_load(generate(wl, n, 0), cfg, load)
+    return float(np.random.default_rng(cfg.seed).exponential(1.0 / rate, size=n)[0])
+
+
 def figures(name: str) -> dict:
     wl, n, policy, load, engines, over = CASES[name]
     progs = generate(wl, n, 0)
