@@ -10,7 +10,6 @@ autellix's scheduler.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -19,10 +18,10 @@ from autellix.config import ConfigError
 from autellix.errors import EngineError
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_port(n: int = 1) -> int:
+    from autellix.vllm.launch import free_port_run
+
+    return free_port_run(n)
 
 
 class _Gateway:
@@ -73,7 +72,7 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
                 eng_urls = list(urls)
             else:
                 console.print(f"starting {n} vLLM engine(s) with policy {policy} ...")
-                engines = launch_engines(n, policy=policy, model=model, base_port=_free_port(),
+                engines = launch_engines(n, policy=policy, model=model, base_port=_free_port(n),
                                          max_num_seqs=max_num_seqs, max_model_len=max_model_len,
                                          queue=None if policy.startswith("vllm-") else qdict)
                 eng_urls = [e.url for e in engines]

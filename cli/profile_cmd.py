@@ -101,13 +101,13 @@ def register(app: typer.Typer) -> None:
                 steps, skip_n = _drive_and_read(url, info.model, plan, step_log, console), 0
                 kv = kv or read_kv(url)
             else:
-                from autellix.vllm.launch import engines
+                from autellix.vllm.launch import engines, free_port_run
 
                 log = Path(tempfile.mkdtemp(prefix="autellix-profile-")) / "steps.jsonl"
                 with console.status("starting the engine"), engines(
                         1, policy="fcfs", model=model or None, max_num_seqs=max_num_seqs,
                         max_model_len=max(2048, plan.longest() + 64),
-                        queue={"step_log": str(log)}, base_port=_free_port()) as (eng,):
+                        queue={"step_log": str(log)}, base_port=free_port_run()) as (eng,):
                     kv = kv or read_kv(eng.url)
                     steps = _drive_and_read(eng.url, "tiny", plan, log, console)
                 skip_n = 0
@@ -128,11 +128,3 @@ def register(app: typer.Typer) -> None:
                       f"{c['c_dec']:.2e} x decode context + {c['c_pf']:.2e} x prefill "
                       f"attention + {c['per_sampled']:.4f} x sampled")
         console.print(f"wrote {out} (use it with --profile {out})")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -32,7 +32,7 @@ from autellix.cli.app import app  # noqa: E402
 from autellix.replay import replay  # noqa: E402
 from autellix.sim import EngineConfig, SimConfig, simulate  # noqa: E402
 from autellix.sim.costmodel import load_profile  # noqa: E402
-from autellix.vllm.launch import engines  # noqa: E402
+from autellix.vllm.launch import engines, free_port_run  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.vllm]
 
@@ -56,8 +56,8 @@ def test_a_profile_fitted_on_the_engine_predicts_its_call_latency_within_a_facto
         tmp_path):
     log = tmp_path / "steps.jsonl"
     out = tmp_path / "tiny.json"
-    with engines(1, policy="fcfs", max_num_seqs=SEATS, max_model_len=2048,
-                 queue={"step_log": str(log)}, base_port=18750, log_dir=tmp_path) as (eng,):
+    with engines(1, policy="fcfs", max_num_seqs=SEATS, max_model_len=2048, log_dir=tmp_path,
+                 queue={"step_log": str(log)}, base_port=free_port_run()) as (eng,):
         r = CliRunner().invoke(app, [
             "profile", "--engine-url", eng.url, "--step-log", str(log), "--out", str(out),
             "--prefill", "32,256,768", "--batches", "1,2,4,8", "--contexts", "64,384",
