@@ -38,22 +38,25 @@ CASES = {
 }
 
 
+def case(name: str):
+    """(programs, config with its rate) of a case."""
+    wl, n, policy, load, engines, over = CASES[name]
+    progs = generate(wl, n, 0)
+    cfg = SimConfig(policy=policy, n_engines=engines, engine=EngineConfig(**over))
+    return progs, replace(cfg, rate=rate_for_load(progs, cfg, load))
+
+
 def first_gap(name: str) -> float:
     """The first arrival's time under the old schedule (main 503fc34 drew ``n`` gaps
     and summed them all, so every time was this much later than replay's)."""
     import numpy as np
 
-    wl, n, policy, load, engines, over = CASES[name]
-    cfg = SimConfig(policy=policy, n_engines=engines, engine=EngineConfig(**over))
-    rate = rate_for_load(generate(wl, n, 0), cfg, load)
-    return float(np.random.default_rng(cfg.seed).exponential(1.0 / rate, size=n)[0])
+    progs, cfg = case(name)
+    return float(np.random.default_rng(cfg.seed).exponential(1.0 / cfg.rate, size=len(progs))[0])
 
 
 def figures(name: str) -> dict:
-    wl, n, policy, load, engines, over = CASES[name]
-    progs = generate(wl, n, 0)
-    cfg = SimConfig(policy=policy, n_engines=engines, engine=EngineConfig(**over))
-    cfg = replace(cfg, rate=rate_for_load(progs, cfg, load))
+    progs, cfg = case(name)
     res = simulate(progs, cfg)
     s = res.summary()
     return {"completed": s.completed, "failed": s.failed, "aborted": s.aborted,
