@@ -166,7 +166,7 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     prof, fit = profile_engine(a.out)
     progs = programs(a.n, a.seed)
-    cap = estimate_capacity(progs, SimConfig(n_engines=a.engines,
+    cap = estimate_capacity(progs, SimConfig(n_engines=1,  # per engine
                                              engine=EngineConfig(profile=str(prof),
                                                                  max_num_seqs=SEATS)))
     rates = [round(float(x) * cap * a.engines, 4) for x in a.loads.split(",")]
