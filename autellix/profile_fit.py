@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -36,23 +35,27 @@ from autellix.program import TraceError
 FEATURES = ("overhead", "per_token", "c_dec", "c_pf", "per_sampled")
 
 
-def read_steps(path) -> list[dict]:
-    """Step lines (those with ``dt``) of a step log; event lines are skipped."""
+def read_steps(path, offset: int = 0) -> list[dict]:
+    """Step lines (those with ``dt``) of a step log, from byte ``offset`` on (what an
+    engine wrote after that point); event lines are skipped."""
     steps = []
     try:
-        text = Path(path).read_text()
+        with open(path, "rb") as fp:
+            fp.seek(offset)
+            text = fp.read().decode()
     except OSError as e:
         raise TraceError(f"cannot read the step log {path}: {e.strerror or e}") from None
+    where = str(path) if not offset else f"{path} (from byte {offset})"
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
-            raise TraceError(f"{path}:{i}: not a JSON line") from None
+            raise TraceError(f"{where}:{i}: not a JSON line") from None
         if "dt" in rec:
             if "prefill_attention" not in rec:
-                raise TraceError(f"{path}:{i}: a step record without prefill_attention "
+                raise TraceError(f"{where}:{i}: a step record without prefill_attention "
                                  "(written by an older autellix)")
             steps.append(rec)
     return steps

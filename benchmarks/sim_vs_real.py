@@ -77,10 +77,10 @@ def profile_engine(out: Path):
                  queue={"step_log": str(log)}, base_port=18770) as (eng,):
         asyncio.run(drive(eng.url, "tiny", ProfilePlan(prefill=(32,), batches=(1,),
                                                        contexts=(64,), repeats=1)))
-        skip = len(read_steps(log))
+        offset = log.stat().st_size  # the warm-up's steps are not fitted
         asyncio.run(drive(eng.url, "tiny", plan))
         kv = kv_capacity_tokens(eng.url)
-    fit = fit_steps(read_steps(log), skip=skip)
+    fit = fit_steps(read_steps(log, offset))
     print(f"profile: {fmt_error(fit)}", flush=True)
     path = out / "profile.json"
     path.write_text(json.dumps(profile_dict(fit, name="sim-vs-real", model="tiny", device="cpu",

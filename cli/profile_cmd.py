@@ -13,32 +13,19 @@ from autellix.cli.common import USER_ERRORS, fail, parse_ints
 from autellix.config import ConfigError
 
 
-def _log_size(path: Path) -> int:
-    return path.stat().st_size if path.exists() else 0
-
-
-def _steps_after(path: Path, offset: int) -> list[dict]:
-    from autellix.profile_fit import read_steps
-
-    tail = Path(tempfile.mkdtemp(prefix="autellix-profile-")) / "steps.jsonl"
-    with open(path, "rb") as fp:
-        fp.seek(offset)
-        tail.write_bytes(fp.read())
-    return read_steps(tail)
-
-
 def _drive_and_read(url: str, model: str, plan, log: Path, console) -> list[dict]:
     from autellix.profile_drive import ProfilePlan, drive
+    from autellix.profile_fit import read_steps
 
     # warm-up: a fresh engine's first steps include kernel set-up; they are not fitted
     warm = ProfilePlan(prefill=(min(plan.prefill),), batches=(min(plan.batches),),
                        contexts=(min(plan.contexts),), decode_tokens=plan.decode_tokens,
                        repeats=1, seed=plan.seed + 1)
     asyncio.run(drive(url, model, warm))
-    offset = _log_size(log)
+    offset = log.stat().st_size if log.exists() else 0
     with console.status(f"driving {plan.requests()} requests through {url}"):
         asyncio.run(drive(url, model, plan))
-    return _steps_after(log, offset)
+    return read_steps(log, offset)
 
 
 def register(app: typer.Typer) -> None:

@@ -104,3 +104,13 @@ def test_profile_fits_a_recorded_step_log_without_an_engine(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["kv_capacity_tokens"] == 8192 and doc["fit"]["steps"] == 400
     assert doc["overhead_ms"] == pytest.approx(3.0, rel=0.1)
+
+
+def test_reading_from_an_offset_sees_only_the_steps_written_after_it(tmp_path):
+    p = tmp_path / "steps.jsonl"
+    first, later = synthetic_steps(3, seed=1), synthetic_steps(4, seed=2)
+    p.write_text("".join(json.dumps(s) + "\n" for s in first))
+    offset = p.stat().st_size
+    with open(p, "a") as fp:
+        fp.write("".join(json.dumps(s) + "\n" for s in later))
+    assert read_steps(p, offset) == later and read_steps(p) == first + later
