@@ -18,19 +18,14 @@ from autellix.config import ConfigError
 from autellix.errors import EngineError
 
 
-def _free_port(n: int = 1) -> int:
-    from autellix.vllm.launch import free_port_run
-
-    return free_port_run(n)
-
-
 class _Gateway:
     def __init__(self, urls, balancer: str):
         import uvicorn
 
         from autellix.gateway import create_app
+        from autellix.vllm.launch import free_port_run
 
-        self.port = _free_port()
+        self.port = free_port_run()
         cfg = uvicorn.Config(create_app(urls, balancer), host="127.0.0.1", port=self.port,
                              log_level="warning", access_log=False)
         self.server = uvicorn.Server(cfg)
@@ -52,7 +47,7 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
                    max_num_seqs: int, queue, console, max_model_len: int = 2048) -> SweepResult:
     from autellix.metrics import summarize
     from autellix.replay import replay
-    from autellix.vllm.launch import launch_engines, stop_engines
+    from autellix.vllm.launch import free_port_run, launch_engines, stop_engines
 
     out = SweepResult()
     groups: dict[tuple, list] = {}
@@ -72,8 +67,9 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
                 eng_urls = list(urls)
             else:
                 console.print(f"starting {n} vLLM engine(s) with policy {policy} ...")
-                engines = launch_engines(n, policy=policy, model=model, base_port=_free_port(n),
-                                         max_num_seqs=max_num_seqs, max_model_len=max_model_len,
+                engines = launch_engines(n, policy=policy, model=model,
+                                         base_port=free_port_run(n), max_num_seqs=max_num_seqs,
+                                         max_model_len=max_model_len,
                                          queue=None if policy.startswith("vllm-") else qdict)
                 eng_urls = [e.url for e in engines]
             # every arm goes through the gateway, even with one engine: it tags calls with
