@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-import uuid
 
 import httpx
 import uvicorn
@@ -41,10 +40,9 @@ from autellix.gateway.forward import ROUTES, forward
 from autellix.gateway.guard import Guard
 from autellix.gateway.parsing import (
     GatewayError,
-    bad_request,
-    check_id,
     error_body,
-    parse_json_object,
+    program_id_to_start,
+    program_not_found,
 )
 from autellix.gateway.state import GatewayState
 
@@ -70,24 +68,7 @@ def create_app(engine_urls, balancer: str = "autellix", *, clock=None, **setting
 
     app = FastAPI(title="autellix gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.gateway = state
-
-    @app.exception_handler(GatewayError)
-    async def _gateway_error(request: Request, exc: GatewayError):
-        return exc.response()
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        loc = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
-        return JSONResponse(error_body(f"invalid request: {first.get('msg', exc)}",
-                                       "invalid_request_error", "invalid_value", loc or None),
-                            status_code=400)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException):
-        type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        return JSONResponse(error_body(str(exc.detail), type_, str(exc.status_code)),
-                            status_code=exc.status_code)
+    install_error_handlers(app)
 
     async def _served_by_forward():  # pragma: no cover - POSTs never reach FastAPI
         raise RuntimeError("completions are served by the raw ASGI forward()")
@@ -106,20 +87,15 @@ def create_app(engine_urls, balancer: str = "autellix", *, clock=None, **setting
                                     (e.outlier.ejections, False))
                 continue
             if r.status_code == 200:
-                return _with_gateway_metadata(r.content, state.config)
+                return with_autellix_metadata(r.content, state.config.engine_policy,
+                                              state.config.balancer,
+                                              len(state.config.engine_urls))
         raise GatewayError(503, "no healthy engine is available", "server_error",
                            "no_engine_available")
 
     @app.post("/v1/programs")
     async def start_program(request: Request):
-        raw = await request.body()
-        pid = None
-        if raw.strip():
-            body = parse_json_object(raw)
-            pid = body.get("id")
-            if pid is not None and not isinstance(pid, str):
-                raise bad_request("'id' must be a string", param="id", code="invalid_type")
-        pid = check_id(pid, "id") if pid is not None else f"prog-{uuid.uuid4().hex}"
+        pid = program_id_to_start(await request.body())
         state.start_program(pid)
         return {"id": pid, "object": "program"}
 
@@ -127,8 +103,7 @@ def create_app(engine_urls, balancer: str = "autellix", *, clock=None, **setting
     async def get_program(pid: str):
         e = state.table.get(pid)
         if e is None:
-            raise GatewayError(404, f"program {pid!r} not found", "not_found_error",
-                               "program_not_found", "id")
+            raise program_not_found(pid)
         return {"id": pid, "object": "program", "service": e.service, "wait": e.wait,
                 "calls": e.calls_done, "active_threads": len(e.threads),
                 "engines": sorted(state.engines[i].url for i in e.engines)}
@@ -137,8 +112,7 @@ def create_app(engine_urls, balancer: str = "autellix", *, clock=None, **setting
     async def end_program(pid: str):
         info = state.end_program(pid)
         if info is None:
-            raise GatewayError(404, f"program {pid!r} not found", "not_found_error",
-                               "program_not_found", "id")
+            raise program_not_found(pid)
         return {**info, "object": "program", "deleted": True}
 
     @app.get("/health")
@@ -168,16 +142,38 @@ def create_app(engine_urls, balancer: str = "autellix", *, clock=None, **setting
                  max_header_bytes=config.max_header_bytes)
 
 
-def _with_gateway_metadata(content: bytes, config: GatewayConfig) -> Response:
-    """The engine's model list with the gateway's own facts added (left as is if odd)."""
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error OpenAI-style: the gateway's errors, FastAPI's validation
+    errors (400) and HTTP errors (404, 405, ...). The Ray Serve ingress uses it too."""
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(request: Request, exc: GatewayError):
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
+        return JSONResponse(error_body(f"invalid request: {first.get('msg', exc)}",
+                                       "invalid_request_error", "invalid_value", loc or None),
+                            status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return JSONResponse(error_body(str(exc.detail), type_, str(exc.status_code)),
+                            status_code=exc.status_code)
+
+
+def with_autellix_metadata(content: bytes, policy: str, balancer: str, engines: int) -> Response:
+    """The engine's model list with the front's own facts added (left as is if odd)."""
     try:
         doc = json.loads(content)
     except ValueError:
         doc = None
     if not isinstance(doc, dict):
         return Response(content, media_type="application/json")
-    doc["autellix"] = {"policy": config.engine_policy or None, "balancer": config.balancer,
-                       "engines": len(config.engine_urls)}
+    doc["autellix"] = {"policy": policy or None, "balancer": balancer, "engines": engines}
     return JSONResponse(doc)
 
 

@@ -34,11 +34,9 @@ import aiohttp
 from autellix.gateway.parsing import (
     GatewayError,
     error_body,
-    identify,
-    parse_json_object,
-    prompt_tokens,
+    parse_call,
     send_json,
-    validate_call,
+    tag_call,
 )
 from autellix.gateway.state import GatewayState
 
@@ -49,6 +47,19 @@ GATEWAY_FAILURES = (502, 503, 504)  # engine answers that count against it (Envo
 NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 _PREFIX = os.urandom(4).hex()
 _ids = itertools.count()
+
+
+def new_call_id() -> str:
+    """A call id unique in this process and, by its random prefix, across processes."""
+    return f"{_PREFIX}{next(_ids):08x}"
+
+
+def upstream_headers(headers: dict) -> dict:
+    """The client's headers that an engine may use, plus what a raw relay needs."""
+    up = {k: v for k, v in headers.items() if k in FORWARD_HEADERS}
+    up["content-type"] = "application/json"
+    up["accept-encoding"] = "identity"  # bytes are relayed raw: no compression upstream
+    return up
 
 
 def _failure(exc: BaseException) -> tuple[str, str]:
@@ -166,11 +177,9 @@ async def forward(state: GatewayState, scope, receive, send, kind: str) -> None:
     raw = await _read_body(receive)
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
     try:
-        body = parse_json_object(raw)
-        validate_call(kind, body)
-        call_id = f"{_PREFIX}{next(_ids):08x}"
-        ident = identify(headers, body, call_id, cfg.program_header, cfg.thread_header)
-        tokens = prompt_tokens(kind, body, cfg.chars_per_token)
+        call_id = new_call_id()
+        body, ident, tokens = parse_call(kind, raw, headers, call_id, cfg.program_header,
+                                         cfg.thread_header, cfg.chars_per_token)
         engine = state.choose(ident.program_id, tokens)
     except GatewayError as e:
         state.metrics.call_done(kind, "rejected", 0.0)
@@ -178,11 +187,8 @@ async def forward(state: GatewayState, scope, receive, send, kind: str) -> None:
 
     call = _Call(state, kind, ident, call_id, engine)
     service, call.ticket = state.call_started(ident, call_id, engine)
-    body["vllm_xargs"] = {**(body.get("vllm_xargs") or {}), "program_id": ident.program_id,
-                          "thread_id": ident.thread_id, "program_service": float(service)}
-    up_headers = {k: v for k, v in headers.items() if k in FORWARD_HEADERS}
-    up_headers["content-type"] = "application/json"
-    up_headers["accept-encoding"] = "identity"  # bytes are relayed raw: no compression upstream
+    tag_call(body, ident, service)
+    up_headers = upstream_headers(headers)
     payload = json.dumps(body, separators=(",", ":")).encode()
     task = asyncio.current_task()
     assert task is not None  # the ASGI server runs each request as a task

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from dataclasses import dataclass
 
 from fastapi.responses import JSONResponse
@@ -160,6 +161,21 @@ def check_id(value: str, what: str) -> str:
     return value
 
 
+def program_id_to_start(raw: bytes) -> str:
+    """The id for ``POST /v1/programs``: the body's ``id``, else a fresh one."""
+    pid = None
+    if raw.strip():
+        pid = parse_json_object(raw).get("id")
+        if pid is not None and not isinstance(pid, str):
+            raise bad_request("'id' must be a string", param="id", code="invalid_type")
+    return check_id(pid, "id") if pid is not None else f"prog-{uuid.uuid4().hex}"
+
+
+def program_not_found(pid: str) -> GatewayError:
+    return GatewayError(404, f"program {pid!r} not found", "not_found_error",
+                        "program_not_found", "id")
+
+
 def _body_str(body: dict, key: str, param: str | None = None):
     v = body.get(key)
     if v is not None and not isinstance(v, str):
@@ -232,6 +248,24 @@ def identify(headers, body: dict, call_id: str, program_header: str = "x-autelli
         if value is not None:
             return Identity(check_id(value, what), thread, False, source)
     return Identity(f"call-{call_id}", thread, True)
+
+
+def parse_call(kind: str, raw: bytes, headers, call_id: str,
+               program_header: str = "x-autellix-program",
+               thread_header: str = "x-autellix-thread",
+               chars_per_token: float = 4.0) -> tuple[dict, Identity, int]:
+    """A call's body, program identity and approximate prompt tokens; a 400
+    :class:`GatewayError` for a call that cannot be routed."""
+    body = parse_json_object(raw)
+    validate_call(kind, body)
+    ident = identify(headers, body, call_id, program_header, thread_header)
+    return body, ident, prompt_tokens(kind, body, chars_per_token)
+
+
+def tag_call(body: dict, ident: Identity, service: float) -> None:
+    """Tag the call for the engine's scheduler, over the client's own ``vllm_xargs``."""
+    body["vllm_xargs"] = {**(body.get("vllm_xargs") or {}), "program_id": ident.program_id,
+                          "thread_id": ident.thread_id, "program_service": float(service)}
 
 
 def _text_len(content) -> int:
