@@ -8,6 +8,8 @@ model's own unless ``--max-model-len`` says otherwise. Engines listen on
 ``--port``, ``--port + 1``, ...; the gateway (``--gateway``, default) on
 ``--gateway-port``. Ctrl-C or SIGTERM stops everything; engine process groups are
 killed, so nothing is orphaned. Errors are one line with a non-zero exit code.
+``--backend ray`` deploys the same engines on Ray Serve instead, behind our request
+router (:mod:`autellix.cli.serve_ray`).
 """
 
 from __future__ import annotations
@@ -206,19 +208,41 @@ def register(app: typer.Typer) -> None:
         balancer: str = typer.Option("autellix", help="gateway balancer"),
         log_dir: Path = typer.Option(None, help="engine log directory (default: a temp dir)"),
         config_out: Path = typer.Option(None, help="write the resolved configuration here (JSON)"),
+        backend: str = typer.Option("local", help="'local' (engine processes + the gateway) or "
+                                    "'ray' (Ray Serve replicas + our request router; needs "
+                                    "autellix[ray])"),
+        address: str = typer.Option(None, help="(ray) join this cluster: 'auto' or "
+                                    "ray://HOST:10001 (default: start a local Ray instance)"),
+        host: str = typer.Option("127.0.0.1", help="(ray) address of Serve's HTTP proxy"),
+        replica_cpus: float = typer.Option(1.0, min=0, help="(ray) CPUs reserved per replica"),
+        replica_gpus: float = typer.Option(0.0, min=0, help="(ray) GPUs reserved per replica"),
     ) -> None:
         """Serve N vLLM engines with the Autellix scheduler (and the gateway) until Ctrl-C."""
         queue = _queue_settings(boundaries, quanta, beta, starvation_floor, no_starvation,
                                 schedule_interval)
+        if backend not in ("local", "ray"):
+            _fail(f"--backend must be 'local' or 'ray', got {backend!r}")
+        if address is not None and backend != "ray":
+            _fail("--address needs --backend ray")
         if config_out is not None:
             try:
                 config_out.write_text(json.dumps({
                     "engines": engines, "policy": policy, "model": model, "port": port,
                     "max_num_seqs": max_num_seqs, "max_model_len": max_model_len,
                     "kv_cache_bytes": kv_cache_bytes, "queue": queue, "gateway": gateway,
-                    "gateway_port": gateway_port, "balancer": balancer}, indent=1) + "\n")
+                    "gateway_port": gateway_port, "balancer": balancer, "backend": backend,
+                    "address": address}, indent=1) + "\n")
             except OSError as e:
                 _fail(f"cannot write {config_out}: {e.strerror or e}")
+        if backend == "ray":
+            from autellix.cli.serve_ray import serve_ray
+
+            engine = {"policy": policy, "model": model, "max_num_seqs": max_num_seqs,
+                      "max_model_len": max_model_len, "kv_cache_bytes": kv_cache_bytes,
+                      "queue": queue or None}
+            return serve_ray(replicas=engines, address=address, host=host, port=gateway_port,
+                             balancer=balancer, engine=engine, replica_cpus=replica_cpus,
+                             replica_gpus=replica_gpus)
         serve(engines=engines, policy=policy, model=model, port=port, max_num_seqs=max_num_seqs,
               max_model_len=max_model_len, kv_cache_bytes=kv_cache_bytes, queue=queue or None,
               gateway=gateway, gateway_port=gateway_port, balancer=balancer,

@@ -1,0 +1,77 @@
+"""``autellix serve --backend ray``: the engines and the router on Ray Serve.
+
+With no ``--address`` it starts a local Ray instance; with ``--address auto`` (or
+``ray://head:10001``) it joins a running cluster (``ray start --head`` /
+``ray start --address``). Either way it deploys the application of
+:mod:`autellix.ray.app` (N vLLM replicas with the Autellix scheduler, our
+request router, the OpenAI ingress on ``--host:--gateway-port``) and blocks
+until Ctrl-C or SIGTERM, then removes what it deployed: the application on a
+cluster it joined, the whole Ray instance it started. Ray missing, a bad
+setting, or a deployment that fails: one line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from autellix.cli.common import USER_ERRORS, fail
+
+
+def serve_ray(*, replicas: int, address: str | None, host: str, port: int, balancer: str,
+              engine: dict, replica_cpus: float, replica_gpus: float) -> None:
+    from rich.console import Console
+
+    from autellix.ray import require_ray
+    from autellix.ray.config import RayServeConfig
+
+    console = Console(stderr=True)
+    try:
+        require_ray()
+        cfg = RayServeConfig(replicas=replicas, balancer=balancer, engine=engine,
+                             replica_cpus=replica_cpus, replica_gpus=replica_gpus)
+    except USER_ERRORS as e:
+        fail(str(e))
+    from ray.exceptions import RayError
+    from ray.serve.exceptions import RayServeException
+
+    from autellix.ray.app import deploy, shutdown
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    where = f"the cluster at {address}" if address else "a local Ray instance"
+    try:
+        with console.status(f"deploying {replicas} vLLM replica(s) on {where} ..."):
+            try:
+                url = deploy(cfg, address=address, host=host, port=port)
+            except (RayError, RayServeException, ConnectionError, *USER_ERRORS) as e:
+                text = str(e).strip()
+                fail(f"Ray Serve deployment failed: {text.splitlines()[0] if text else e!r}")
+        console.print(f"[green]ray serve[/] {url}/v1  replicas={replicas}  "
+                      f"policy={cfg.policy}  balancer={balancer}  ({where})")
+        console.print("[bold]ready[/]; Ctrl-C to stop")
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping ...")
+        _remove(cfg.app_name, joined=bool(address), shutdown=shutdown)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _remove(app_name: str, *, joined: bool, shutdown) -> None:
+    """Remove our application from a joined cluster, or stop the local Ray we started."""
+    import ray
+
+    if not ray.is_initialized():
+        return
+    if joined:
+        from ray import serve
+
+        try:
+            serve.delete(app_name)
+        finally:
+            ray.shutdown()
+    else:
+        shutdown()
