@@ -101,6 +101,11 @@ def run_sim_sweep(programs, points, base_cfg, progress=None, keep_calls=False,
                 results[i] = fut.result()
                 if progress is not None:
                     progress(done, points[i], results[i][0])
+    return assemble(results)
+
+
+def assemble(results) -> SweepResult:
+    """Point results (``sim_point``'s, in point order) as one :class:`SweepResult`."""
     out = SweepResult()
     for summary, rows, calls in results:
         out.summaries.append(summary)

@@ -60,6 +60,10 @@ def register(app: typer.Typer) -> None:
         save_calls: bool = typer.Option(False, help="also write per-call records"),
         jobs: int = typer.Option(0, help="(sim) worker processes for the sweep points; 0 = one "
                                  "per core. Results are identical to --jobs 1"),
+        ray: bool = typer.Option(False, "--ray", help="(sim) run the sweep points as Ray tasks "
+                                 "(needs autellix[ray]); results are identical to a local run"),
+        address: str = typer.Option(None, help="(sim, --ray) join this Ray cluster: 'auto' or "
+                                    "ray://HOST:10001 (default: a local Ray instance)"),
         engine_url: list[str] = typer.Option([],
             help="(vllm) use running engines; one per policy run"),
         model: str = typer.Option("", help="(vllm) model path; default: the tiny CPU model"),
@@ -81,6 +85,14 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError("--metric must be mean, p95 or p99")
             if engine not in ("sim", "vllm"):
                 raise ConfigError("--engine must be 'sim' or 'vllm'")
+            if (ray or address) and engine != "sim":
+                raise ConfigError("--ray runs simulation points; it needs --engine sim")
+            if address and not ray:
+                raise ConfigError("--address needs --ray")
+            if ray:
+                from autellix.ray import require_ray
+
+                require_ray()
             programs = load_workload(workload, n, seed)
             qcfg = queue_config(boundaries, beta)
         except USER_ERRORS as e:
@@ -114,7 +126,8 @@ def register(app: typer.Typer) -> None:
             if engine == "sim":
                 result, cfg = _run_sim(programs, points, qcfg, profile, max_num_seqs,
                                        max_batched_tokens, kv_tokens, preemption,
-                                       schedule_interval, seed, save_calls, console, jobs)
+                                       schedule_interval, seed, save_calls, console, jobs,
+                                       ray_address=(address or "") if ray else None)
                 config["sim"] = cfg.to_dict()
             else:
                 from autellix.cli.compare_vllm import run_vllm_sweep
@@ -146,7 +159,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _run_sim(programs, points, qcfg, profile, max_num_seqs, max_batched_tokens, kv_tokens,
-             preemption, schedule_interval, seed, save_calls, console, jobs=0):
+             preemption, schedule_interval, seed, save_calls, console, jobs=0,
+             ray_address: str | None = None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from autellix.compare import default_jobs, run_sim_sweep
@@ -167,6 +181,12 @@ def _run_sim(programs, points, qcfg, profile, max_num_seqs, max_batched_tokens, 
         def step(i, pt, s):
             bar.update(task, completed=i, description=f"{pt.policy} @ {pt.rate:g}/s")
 
-        result = run_sim_sweep(programs, points, base, progress=step, keep_calls=save_calls,
-                               jobs=jobs or default_jobs())
+        if ray_address is not None:  # "" = a local Ray instance
+            from autellix.ray.sweep import run_ray_sweep
+
+            result = run_ray_sweep(programs, points, base, progress=step,
+                                   keep_calls=save_calls, address=ray_address or None)
+        else:
+            result = run_sim_sweep(programs, points, base, progress=step,
+                                   keep_calls=save_calls, jobs=jobs or default_jobs())
     return result, base
