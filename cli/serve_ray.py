@@ -12,6 +12,7 @@ setting, or a deployment that fails: one line and a non-zero exit.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
@@ -26,6 +27,9 @@ def serve_ray(*, replicas: int, address: str | None, host: str, port: int, balan
     from autellix.ray.config import RayServeConfig
 
     console = Console(stderr=True)
+    # Ray otherwise installs absl's failure signal handler (read when Ray is imported),
+    # which answers SIGTERM with a stack dump and an abort (exit 134) mid-clean-up
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         require_ray()
         cfg = RayServeConfig(replicas=replicas, balancer=balancer, engine=engine,
@@ -45,8 +49,9 @@ def serve_ray(*, replicas: int, address: str | None, host: str, port: int, balan
             try:
                 url = deploy(cfg, address=address, host=host, port=port)
             except (RayError, RayServeException, ConnectionError, *USER_ERRORS) as e:
-                text = str(e).strip()
-                fail(f"Ray Serve deployment failed: {text.splitlines()[0] if text else e!r}")
+                fail(f"Ray Serve deployment failed: {_first_line(e)}{_auth_hint(address)}")
+        # ray.init replaced our SIGTERM handler with one that exits mid-flight
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         console.print(f"[green]ray serve[/] {url}/v1  replicas={replicas}  "
                       f"policy={cfg.policy}  balancer={balancer}  ({where})")
         console.print("[bold]ready[/]; Ctrl-C to stop")
@@ -58,6 +63,21 @@ def serve_ray(*, replicas: int, address: str | None, host: str, port: int, balan
         console.print("stopping ...")
         _remove(cfg.app_name, joined=bool(address), shutdown=shutdown)
         signal.signal(signal.SIGTERM, previous)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().strip("'\"")
+    return text.splitlines()[0] if text else repr(e)
+
+
+def _auth_hint(address: str | None) -> str:
+    """Ray 2.60 clusters use token authentication, and a driver given an explicit
+    address does not turn it on by itself (``--address auto`` on a node does)."""
+    if address and address != "auto" and "RAY_AUTH_MODE" not in os.environ:
+        return ("; if the cluster uses token authentication (Ray's default), set "
+                "RAY_AUTH_MODE=token and give this machine the cluster's token "
+                "(~/.ray/auth_token or RAY_AUTH_TOKEN)")
+    return ""
 
 
 def _remove(app_name: str, *, joined: bool, shutdown) -> None:
