@@ -68,7 +68,8 @@ def _failure(exc: BaseException) -> tuple[str, str]:
     return "engine_failed", f"engine failed ({type(exc).__name__}: {exc})"
 
 
-def _sse_error(message: str, code: str) -> bytes:
+def sse_error(message: str, code: str) -> bytes:
+    """The SSE event that ends a stream its engine failed mid-way (OpenAI error body)."""
     return f"data: {json.dumps(error_body(message, 'server_error', code))}\n\n".encode()
 
 
@@ -257,7 +258,7 @@ async def _relay_stream(resp: aiohttp.ClientResponse, call: _Call, send, watch: 
         code, msg = _failure(exc)
         call.engine_failed(msg)
         status = "failed"
-        await send({"type": "http.response.body", "body": _sse_error(msg, code),
+        await send({"type": "http.response.body", "body": sse_error(msg, code),
                     "more_body": True})
     call.finish(status)  # book the call before the client sees the end
     watch.done = True

@@ -36,7 +36,7 @@ from ray.exceptions import RayError
 from ray.serve.exceptions import RayServeException
 
 from autellix.gateway.app import install_error_handlers, with_autellix_metadata
-from autellix.gateway.forward import _sse_error, new_call_id, upstream_headers
+from autellix.gateway.forward import new_call_id, sse_error, upstream_headers
 from autellix.gateway.metrics import GatewayMetrics
 from autellix.gateway.parsing import (
     GatewayError,
@@ -143,7 +143,7 @@ class Ingress:
             status = "ok"
         except REPLICA_FAILURES as exc:
             status = "failed"
-            yield _sse_error(*reversed(replica_failure(exc)))
+            yield sse_error(*reversed(replica_failure(exc)))
         finally:
             if status == "aborted":
                 gen.cancel()
