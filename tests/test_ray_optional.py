@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
+
+import pytest
 
 CORE = """
 import sys
@@ -48,3 +51,12 @@ def test_compare_on_ray_without_ray_installed_fails_in_one_line_naming_the_extra
 def test_a_bad_backend_is_a_one_line_error():
     out = run(MAIN.format(""), "serve", "--backend", "k8s")
     assert out.returncode == 1 and "--backend must be 'local' or 'ray'" in out.stderr
+
+
+def test_a_bad_ray_setting_is_a_one_line_error_before_ray_starts():
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (the check needs it to get past the install hint)")
+    out = run(MAIN.format(""), "serve", "--backend", "ray", "--balancer", "nope")
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown balancer 'nope'" in lines[0], out.stderr

@@ -5,7 +5,7 @@
 settings from ``AUTELLIX_RAY_CONFIG``). ``deploy(cfg, address, host, port)``
 starts a local Ray instance (``address`` None) or joins a cluster (``auto``, or
 ``ray://head:10001``), starts Serve's HTTP proxy on ``host:port`` and runs the
-application, waiting until every replica is up.
+application, waiting until every replica is up. A local instance binds 127.0.0.1.
 
 Replica resources: ``replica_cpus`` (and ``replica_gpus``) per vLLM replica; the
 ingress reserves none (it only parses and relays). A local instance gets at least
@@ -57,9 +57,9 @@ def init_ray(address: str | None = None, *, num_cpus: float | None = None) -> No
         return
     if address:
         ray.init(address=address, logging_level="warning", log_to_driver=False)
-    else:
+    else:  # a local instance listens on loopback only, as the gateway does by default
         ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="warning",
-                 log_to_driver=False)
+                 log_to_driver=False, _node_ip_address="127.0.0.1")
 
 
 def deploy(cfg: RayServeConfig, address: str | None = None, host: str = "127.0.0.1",
