@@ -90,7 +90,7 @@ def _replica_pid_of(engine_url: str) -> int:
 
 
 def test_killing_a_replica_fails_its_calls_at_once_and_the_deployment_recovers(serve_url):
-    """Last test: a replica dies with a streamed call in flight."""
+    """Last test: a replica dies with a streamed and a plain call in flight."""
     r = post(serve_url, "victim", LONG_TEXT, 2)  # pins program 'victim' to one replica
     assert r.status_code == 200
     victim = r.headers["x-autellix-engine"]
@@ -106,8 +106,12 @@ def test_killing_a_replica_fails_its_calls_at_once_and_the_deployment_recovers(s
             for line in s.iter_lines():
                 out["text"] += line + "\n"
 
-    t = threading.Thread(target=stream)
-    t.start()
+    def whole():  # the same program's long call, not streamed, in flight beside it
+        out["whole"] = post(serve_url, "victim", LONG_TEXT, 3000, timeout=120)
+
+    threads = [threading.Thread(target=stream), threading.Thread(target=whole)]
+    for t in threads:
+        t.start()
     deadline = time.monotonic() + 60
     while "text" not in out or out["text"].count("data:") < 3:
         assert time.monotonic() < deadline, "the long stream never started"
@@ -115,11 +119,14 @@ def test_killing_a_replica_fails_its_calls_at_once_and_the_deployment_recovers(s
     assert out["engine"] == victim
     killed = time.monotonic()
     os.kill(_replica_pid_of(victim), signal.SIGKILL)
-    t.join(timeout=60)
-    assert not t.is_alive(), "the stream hung after its replica died"
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive(), "a call hung after its replica died"
     assert time.monotonic() - killed < 30
     assert '"code": "engine_failed"' in out["text"] and "engine replica failed" in out["text"]
     assert "[DONE]" not in out["text"]
+    r = out["whole"]
+    assert r.status_code == 502 and r.json()["error"]["code"] == "engine_failed", r.text
 
     # at once, the surviving replica serves the program (its pin went with the replica)
     r = post(serve_url, "victim", LONG_TEXT, 2)
