@@ -5,4 +5,8 @@ simulator, metrics) is pure Python and imports without vLLM. The vLLM scheduler
 plug-in lives in :mod:`autellix.vllm` and imports vLLM lazily.
 """
 
+from autellix.errors import AutellixError, EngineError
+
 __version__ = "0.1.0"
+
+__all__ = ["AutellixError", "EngineError", "__version__"]

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from autellix.config import ConfigError
+from autellix.errors import AutellixError
 
-class NoEngineAvailable(RuntimeError):
-    pass
+
+class NoEngineAvailable(AutellixError, RuntimeError):
+    """Every engine is down, ejected or excluded: there is nowhere to send the call."""
 
 
 class Balancer:
@@ -27,7 +30,7 @@ class Balancer:
 
     def __init__(self, n_engines: int):
         if n_engines < 1:
-            raise ValueError("need at least one engine")
+            raise ConfigError("need at least one engine")
         self.n = n_engines
 
     def choose(self, pid: str, prompt_tokens: int, loads, unavailable=()) -> int:
@@ -111,5 +114,6 @@ def make_balancer(name: str, n_engines: int) -> Balancer:
     try:
         cls = BALANCERS[name]
     except KeyError:
-        raise ValueError(f"unknown balancer {name!r}; choose one of {', '.join(BALANCERS)}") from None
+        raise ConfigError(f"unknown balancer {name!r}; "
+                          f"choose one of {', '.join(BALANCERS)}") from None
     return cls(n_engines)

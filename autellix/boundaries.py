@@ -99,7 +99,9 @@ class Boundaries:
 
     def _update(self) -> None:
         cfg = self.cfg
-        target = cfg.first_steps * self.step_time()
+        step = self.step_time()
+        assert step is not None  # called once a block of steps has been recorded
+        target = cfg.first_steps * step
         first = min(max(target, self.first / MAX_STEP), self.first * MAX_STEP)
         first = min(max(first, MIN_FIRST), MAX_FIRST)
         if first != self.first:

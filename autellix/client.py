@@ -32,6 +32,8 @@ import logging
 import httpx
 import openai
 
+from autellix.errors import EngineError
+
 PROGRAM_HEADER = "X-Autellix-Program"
 THREAD_HEADER = "X-Autellix-Thread"
 log = logging.getLogger("autellix.client")
@@ -52,8 +54,8 @@ def _start_body(program_id):
 
 def _started_id(resp: httpx.Response) -> str:
     if resp.status_code >= 400:
-        raise RuntimeError(f"gateway refused to start the program ({resp.status_code}): "
-                           f"{resp.text[:200]}")
+        raise EngineError(f"gateway refused to start the program ({resp.status_code}): "
+                          f"{resp.text[:200]}")
     return resp.json()["id"]
 
 
@@ -73,7 +75,7 @@ class _Session:
 class ProgramSession(_Session):
     """A live program: ``client`` (sync), ``async_client``, ``headers``, ``thread()``."""
 
-    def __init__(self, root, program_id, client, api_key):
+    def __init__(self, root, program_id, client, api_key) -> None:
         super().__init__(root, program_id, client, api_key)
         if client is None:
             client = openai.OpenAI(base_url=root + "/v1", api_key=api_key)
@@ -95,7 +97,7 @@ class ProgramSession(_Session):
 class AsyncProgramSession(_Session):
     """A live program with an ``openai.AsyncOpenAI`` ``client``."""
 
-    def __init__(self, root, program_id, client, api_key):
+    def __init__(self, root, program_id, client, api_key) -> None:
         super().__init__(root, program_id, client, api_key)
         if client is None:
             client = openai.AsyncOpenAI(base_url=root + "/v1", api_key=api_key)

@@ -41,9 +41,12 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
+from itertools import pairwise
+
+from autellix.errors import AutellixError
 
 
-class ConfigError(ValueError):
+class ConfigError(AutellixError, ValueError):
     """A configuration value is invalid. The message says what to change."""
 
 
@@ -54,8 +57,7 @@ def geometric(first: float, levels: int) -> tuple[float, ...]:
 
 def widths(boundaries) -> tuple[float, ...]:
     """Default quanta: each queue's width; the last queue never demotes."""
-    lows = (0.0,) + tuple(boundaries)
-    return tuple(hi - lo for lo, hi in zip(lows, boundaries)) + (math.inf,)
+    return tuple(hi - lo for lo, hi in pairwise((0.0, *boundaries))) + (math.inf,)
 
 
 
@@ -103,7 +105,7 @@ class QueueConfig:
             object.__setattr__(self, "boundaries", b)
         if any(x <= 0 for x in b):
             raise ConfigError(f"queue boundaries must be > 0 engine-seconds, got {b}")
-        if any(b2 <= b1 for b1, b2 in zip(b, b[1:])):
+        if any(b2 <= b1 for b1, b2 in pairwise(b)):
             raise ConfigError(f"queue boundaries must increase strictly, got {b}")
         k = len(b) + 1
         if self.quanta is None:
@@ -139,8 +141,8 @@ class QueueConfig:
 
     def to_dict(self) -> dict:
         return {"boundaries": "adaptive" if self.boundaries is None else list(self.boundaries),
-                "initial_boundaries": list(self._bounds), "quanta": [q if math.isfinite(q) else "inf"
-                                                                for q in self._quanta],
+                "initial_boundaries": list(self._bounds),
+                "quanta": [q if math.isfinite(q) else "inf" for q in self._quanta],
                 "beta": self.beta, "starvation_floor": self.starvation_floor,
                 "starvation": self.starvation, "k": self.k,
                 "recompute_budget": self.recompute_budget,

@@ -159,7 +159,8 @@ def measure(config: dict, jobs: int = 1) -> dict:
     cap = engine_capacity(load(400, seeds[0]), base)
     out = run_sim_compare(load, seeds, base, config["arms"], window_programs=config["window"],
                           slo=SLO.parse(config["slo"], config["metric"]), capacity=cap,
-                          loads=config["loads"], jobs=jobs)
+                          loads=config["loads"], jobs=jobs,
+                          rel_tol=config.get("rel_tol", 0.03))
     from autellix.results import _clean
 
     return _clean({"summaries": [s.to_dict() for s in out.summaries], "analysis": out.analysis})

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
@@ -99,12 +100,12 @@ def program_record(program, calls: list[CallRecord], arrival: float) -> ProgramR
         status = "failed"
     elif any(c.status == "aborted" for c in calls) or len(calls) < len(program.calls):
         status = "aborted"
-    waits = [c.wait for c in calls]
+    waits = [c.wait for c in calls if c.wait is not None]
     return ProgramRecord(
         program_id=program.id, workload=program.workload, kind=program.kind, arrival=arrival,
         finish=max((c.finish for c in calls), default=arrival), n_calls=len(calls),
         output_tokens=sum(c.output_tokens for c in calls if c.status == "completed"),
-        wait=None if any(w is None for w in waits) else float(sum(waits)),
+        wait=float(sum(waits)) if len(waits) == len(calls) else None,
         call_time=float(sum(c.e2e for c in calls)), status=status)
 
 
@@ -159,11 +160,11 @@ def throughput_at_latency(rates, latencies, target: float) -> float:
     Returns 0 when even the lowest rate misses the target, and the highest rate when
     every sampled point meets it (a lower bound: the curve was not pushed far enough).
     """
-    pts = sorted((float(r), float(l)) for r, l in zip(rates, latencies))
+    pts = sorted((float(r), float(lat)) for r, lat in zip(rates, latencies, strict=True))
     if not pts or not (pts[0][1] <= target):
         return 0.0
     best = pts[0][0]
-    for (r0, l0), (r1, l1) in zip(pts, pts[1:]):
+    for (r0, l0), (r1, l1) in pairwise(pts):
         if l1 <= target and l0 <= target:
             best = r1
             continue

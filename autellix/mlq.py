@@ -153,6 +153,7 @@ class MultiLevelQueue:
         e = self._entries[call_id]
         if e.state is CallState.RUNNING:
             return
+        assert e.wait_since is not None  # every queued, not running call has one
         waited = now - e.wait_since
         e.wait += waited
         e.wait_window += waited
@@ -314,6 +315,7 @@ class MultiLevelQueue:
             self._order.remove(e.pos)
             e.wait_window = 0.0
             e.window_service = 0.0
+            assert e.wait_since is not None
             e.wait += now - e.wait_since
             e.wait_since = now
             e.level = 0
@@ -352,6 +354,7 @@ class MultiLevelQueue:
             if pe is not None:
                 w += pe.wait
                 t += pe.service
+        assert e.wait_since is not None
         deadline = e.wait_since + self.cfg.beta * max(self.cfg.starvation_floor, t) - w
         heapq.heappush(self._starve, (deadline, next(self._seq), e.call_id, e.version))
 

@@ -17,8 +17,9 @@ their sum: eight calls queued side by side for 1 s have kept the program waiting
 1 s, not 8 s. Summing them let a program that floods the engine with parallel calls
 reach the anti-starvation threshold several times faster than a chain and jump
 ahead of new programs (seen end to end on a busy machine). A call's wait and
-service are folded in when it completes *or* is aborted, so nothing leaks. Entries go when their program ends and expire after ``ttl`` seconds without
-a call arriving or completing. A hard ``max_entries`` bound evicts the idlest
+service are folded in when it completes *or* is aborted, so nothing leaks. Entries
+go when their program ends and expire after ``ttl`` seconds without a call
+arriving or completing. A hard ``max_entries`` bound evicts the idlest
 entries first, so memory stays bounded whatever clients do.
 """
 
@@ -26,6 +27,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+
+from autellix.config import ConfigError
 
 SERVICE_RULES = ("sum", "max")
 
@@ -64,9 +67,9 @@ class ProcessTable:
 
     def __init__(self, rule: str = "max", ttl: float = 600.0, max_entries: int = 1_000_000):
         if rule not in SERVICE_RULES:
-            raise ValueError(f"service rule must be one of {SERVICE_RULES}, got {rule!r}")
+            raise ConfigError(f"service rule must be one of {SERVICE_RULES}, got {rule!r}")
         if ttl <= 0 or max_entries < 1:
-            raise ValueError("ttl must be > 0 and max_entries >= 1")
+            raise ConfigError("ttl must be > 0 and max_entries >= 1")
         self.rule = rule
         self.ttl = ttl
         self.max_entries = max_entries

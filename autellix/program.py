@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from autellix.errors import AutellixError
+
 FORMAT = "autellix-programs/1"
 
 
-class TraceError(ValueError):
+class TraceError(AutellixError, ValueError):
     """A program or workload file is malformed. The message says where and why."""
 
 
@@ -87,7 +89,7 @@ class Program:
     calls: tuple[Call, ...]
     workload: str = ""
     arrival: float | None = None
-    _index: dict = field(default=None, init=False, repr=False, compare=False, hash=False)
+    _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not self.calls:
@@ -99,7 +101,8 @@ class Program:
             for p in c.parents:
                 if p not in index:
                     raise TraceError(f"program {self.id}: call {c.id!r} names parent {p!r} "
-                                     "that is not an earlier call (calls must be in topological order)")
+                                     "that is not an earlier call "
+                                     "(calls must be in topological order)")
             index[c.id] = i
         object.__setattr__(self, "_index", index)
 
@@ -151,7 +154,8 @@ class Program:
         return Program(id=self.id, calls=self.calls, workload=self.workload, arrival=arrival)
 
     def to_dict(self) -> dict:
-        d = {"id": self.id, "workload": self.workload, "calls": [c.to_dict() for c in self.calls]}
+        d: dict = {"id": self.id, "workload": self.workload,
+                   "calls": [c.to_dict() for c in self.calls]}
         if self.arrival is not None:
             d["arrival"] = self.arrival
         return d

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 import httpx
 import numpy as np
 
+from autellix.config import ConfigError
+from autellix.errors import EngineError
 from autellix.metrics import CallRecord, ProgramRecord, program_record
 from autellix.program import Call, Program
 from autellix.replay_fit import TOKEN_SLACK, WORDS, ProgramText, PromptShaping  # noqa: F401
@@ -72,7 +74,7 @@ class EndpointInfo:
 
 def poisson_arrivals(n: int, rate: float, seed: int) -> list[float]:
     if not rate > 0:
-        raise ValueError(f"rate must be > 0 programs/s (inf: all at once), got {rate}")
+        raise ConfigError(f"rate must be > 0 programs/s (inf: all at once), got {rate}")
     if math.isinf(rate):
         return [0.0] * n
     gaps = np.random.default_rng(seed).exponential(1.0 / rate, size=n)
@@ -89,16 +91,23 @@ def _positive_int(x) -> int | None:
 
 
 async def _endpoint_info(http: httpx.AsyncClient, root: str, model: str | None) -> EndpointInfo:
-    r = await http.get(f"{root}/v1/models")
-    r.raise_for_status()
-    doc = r.json()
+    """``GET /v1/models``; :class:`EngineError` when it cannot be read or names no model."""
+    try:
+        r = await http.get(f"{root}/v1/models")
+        r.raise_for_status()
+        doc = r.json()
+    except (httpx.HTTPError, ValueError) as e:  # unreachable, an error status, or not JSON
+        raise EngineError(f"cannot read {root}/v1/models: {type(e).__name__}: {e}") from e
     data = doc.get("data") if isinstance(doc, dict) else None
     if not data and model is None:
-        raise RuntimeError(f"{root}/v1/models lists no model")
+        raise EngineError(f"{root}/v1/models lists no model")
     data = [d for d in data or () if isinstance(d, dict)]
     entry = next((d for d in data if d.get("id") == model), None if model or not data else data[0])
     entry = entry or {}  # a model the endpoint does not list: no length known
-    meta = doc.get("autellix") if isinstance(doc.get("autellix"), dict) else {}
+    if model is None and "id" not in entry:
+        raise EngineError(f"{root}/v1/models lists no model with an 'id'")
+    meta = doc.get("autellix") if isinstance(doc, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
     return EndpointInfo(model=model or entry["id"],
                         max_model_len=_positive_int(entry.get("max_model_len")),
                         policy=meta.get("policy") or None, balancer=meta.get("balancer") or None,
@@ -106,7 +115,10 @@ async def _endpoint_info(http: httpx.AsyncClient, root: str, model: str | None) 
 
 
 def endpoint_info(endpoint: str, model: str | None = None, timeout: float = 10.0) -> EndpointInfo:
-    """Read an endpoint's model, context length and (from the gateway) policy."""
+    """Read an endpoint's model, context length and (from the gateway) policy.
+
+    Raises :class:`autellix.errors.EngineError` when the endpoint cannot be reached,
+    answers with an error status or something that is not JSON, or names no model."""
     async def go():
         async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
             return await _endpoint_info(http, _root(endpoint), model)
@@ -115,7 +127,8 @@ def endpoint_info(endpoint: str, model: str | None = None, timeout: float = 10.0
 
 
 class _Replayer:
-    def __init__(self, http, root, model, api, shaping, priority_mode, timeout, tag, progress):
+    def __init__(self, http, root, model, api, shaping, priority_mode, timeout, tag,
+                 progress) -> None:
         self.http, self.root, self.model, self.api = http, root, model, api
         self.shaping, self.priority_mode, self.timeout, self.tag = (
             shaping, priority_mode, timeout, tag)
@@ -223,7 +236,11 @@ class _Replayer:
                 data = line[5:].strip()
                 if data == "[DONE]":
                     break
-                obj = json.loads(data)
+                try:
+                    obj = json.loads(data)
+                except ValueError as e:
+                    raise EngineError(f"{self.root}{path}: not an OpenAI event stream "
+                                      f"({e}): {data[:80]!r}") from e
                 if obj.get("error"):
                     err = obj["error"]
                     rec.status = "failed"
@@ -262,11 +279,11 @@ async def replay_programs(programs: list[Program], endpoint: str, *, rate: float
     process-table entry; records keep the original ids.
     """
     if api not in ("completions", "chat"):
-        raise ValueError(f"api must be 'completions' or 'chat', got {api!r}")
+        raise ConfigError(f"api must be 'completions' or 'chat', got {api!r}")
     if not timeout > 0:
-        raise ValueError("timeout must be > 0 seconds")
+        raise ConfigError("timeout must be > 0 seconds")
     if max_tool_delay is not None and not max_tool_delay >= 0:
-        raise ValueError(f"max_tool_delay must be >= 0 seconds, got {max_tool_delay}")
+        raise ConfigError(f"max_tool_delay must be >= 0 seconds, got {max_tool_delay}")
     PromptShaping(scale, max_prompt_tokens, max_output_tokens, max_model_len)  # validate early
     arrivals = poisson_arrivals(len(programs), rate, seed)
     tag = f"{uuid.uuid4().hex[:8]}-" if program_prefix is None else program_prefix
@@ -284,7 +301,7 @@ async def replay_programs(programs: list[Program], endpoint: str, *, rate: float
         if model is None or max_model_len is None:
             try:
                 info = await _endpoint_info(http, root, model)
-            except (httpx.HTTPError, ValueError, KeyError, RuntimeError):
+            except EngineError:
                 if model is None:
                     raise
                 info = EndpointInfo(model=model)
@@ -295,7 +312,7 @@ async def replay_programs(programs: list[Program], endpoint: str, *, rate: float
         rp.t0 = time.monotonic()
         report()
         records = await asyncio.gather(*(rp.program(p, a, snap, report)
-                                         for p, a in zip(programs, arrivals)))
+                                         for p, a in zip(programs, arrivals, strict=True)))
     order = {p.id: i for i, p in enumerate(programs)}
     calls = sorted(rp.calls, key=lambda c: (order[c.program_id], c.issue))
     return list(records), calls

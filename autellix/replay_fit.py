@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autellix.config import ConfigError
 from autellix.program import Call, Program
 
 # each is one token (with its leading space) for the tiny model's tokenizer
@@ -71,13 +72,14 @@ class PromptShaping:
 
     def __post_init__(self) -> None:
         if not self.scale > 0:
-            raise ValueError(f"scale must be > 0, got {self.scale}")
+            raise ConfigError(f"scale must be > 0, got {self.scale}")
         for f in ("max_prompt_tokens", "max_output_tokens"):
             v = getattr(self, f)
             if v is not None and v < 1:
-                raise ValueError(f"{f} must be >= 1, got {v}")
+                raise ConfigError(f"{f} must be >= 1, got {v}")
         if self.max_model_len is not None and self.max_model_len < TOKEN_SLACK + 2:
-            raise ValueError(f"max_model_len must be >= {TOKEN_SLACK + 2}, got {self.max_model_len}")
+            raise ConfigError(f"max_model_len must be >= {TOKEN_SLACK + 2}, "
+                              f"got {self.max_model_len}")
 
     def n(self, tokens: int) -> int:
         return int(round(tokens * self.scale))

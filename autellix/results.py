@@ -25,7 +25,7 @@ def _rows(items) -> list[dict]:
             out.append(it)
         elif hasattr(it, "to_row"):
             out.append(it.to_row())
-        elif is_dataclass(it):
+        elif is_dataclass(it) and not isinstance(it, type):
             d = asdict(it)
             for prop in ("e2e", "ttft", "itl"):
                 if hasattr(it, prop):
@@ -66,7 +66,7 @@ def write_run(out_dir, config: dict, programs, calls, summaries, analysis: dict 
                                                 default=str) + "\n")
     _write_csv(out / "programs.csv", _rows(programs))
     _write_csv(out / "calls.csv", _rows(calls))
-    doc = {"summaries": [s.to_dict() for s in summaries]}
+    doc: dict = {"summaries": [s.to_dict() for s in summaries]}
     if analysis is not None:
         doc["analysis"] = analysis
     (out / "summary.json").write_text(json.dumps(_clean(doc), indent=1, default=str) + "\n")
@@ -84,12 +84,12 @@ def plot_latency(summaries, path: Path, analysis: dict | None = None) -> Path:
     from autellix.compare import curves
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric in zip(axes, ("mean", "p95")):
+    for ax, metric in zip(axes, ("mean", "p95"), strict=True):
         for (pol, bal, n), pts in sorted(curves(summaries, metric).items()):
             label = pol if len({s.balancer for s in summaries}) == 1 else f"{pol}/{bal}"
             if len({s.extra.get("n_engines", 1) for s in summaries}) > 1:
                 label += f" x{n}"
-            ax.plot([r for r, _ in pts], [l for _, l in pts], marker="o", label=label)
+            ax.plot([r for r, _ in pts], [lat for _, lat in pts], marker="o", label=label)
         if analysis and metric == analysis.get("metric") and analysis.get("target"):
             ax.axhline(analysis["target"], color="grey", ls="--", lw=0.8, label="latency target")
         engine = summaries[0].engine

@@ -19,8 +19,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from autellix.compare import (capacity_rows, grid_points, reference_arm, search_capacities,
-                              slo_values)
+from autellix.compare import (
+    capacity_rows,
+    grid_points,
+    reference_arm,
+    search_capacities,
+    slo_values,
+)
 from autellix.slo import SLO, UNLOADED_LOAD
 from autellix.steady import Window
 from autellix.sweep import Point, PointRunner, simulate_point

@@ -54,7 +54,7 @@ class SLO:
             raise ConfigError("an SLO multiple of unloaded latency must be > 1 (e.g. 3x)")
 
     @classmethod
-    def parse(cls, text: str, metric: str = "mean") -> "SLO":
+    def parse(cls, text: str, metric: str = "mean") -> SLO:
         """``"3x"`` -> 3 times unloaded; ``"0.05"`` -> absolute."""
         t = text.strip().lower()
         try:

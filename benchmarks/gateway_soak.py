@@ -160,7 +160,8 @@ def gateway_tally(url: str) -> dict:
     import httpx
     m = httpx.get(url + "/metrics", timeout=10).text
     calls = collections.Counter()
-    for status, v in re.findall(r'autellix_gateway_calls_total\{endpoint="\w+",status="(\w+)"\} (\S+)', m):
+    calls_re = r'autellix_gateway_calls_total\{endpoint="\w+",status="(\w+)"\} (\S+)'
+    for status, v in re.findall(calls_re, m):
         calls[status] += int(float(v))
     inflight = sum(float(v) for v in re.findall(r"autellix_gateway_inflight\{[^}]*\} (\S+)", m))
     active = float(re.search(r"^autellix_gateway_programs_active (\S+)$", m, re.M).group(1))

@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from autellix.config import QueueConfig
@@ -70,12 +69,13 @@ def main() -> None:
                 print(f"load {load:.1f}x beta {beta:g} {pol:6s} done {r['completed']}/{r['n']} "
                       f"makespan {r['makespan']:.0f}s ({r.get('makespan_vs_fcfs', 1):.3f}x fcfs) "
                       f"preempt/call {r['preemptions_per_call']:.3f} "
-                      f"mean/p95/p99 {r['mean']*1e3:.1f}/{r['p95']*1e3:.1f}/{r['p99']*1e3:.1f} ms/tok "
+                      f"mean/p95/p99 {r['mean']*1e3:.1f}/{r['p95']*1e3:.1f}/"
+                      f"{r['p99']*1e3:.1f} ms/tok "
                       f"(wall {r['wall_s']:.1f}s)", flush=True)
     if a.out:
         a.out.mkdir(parents=True, exist_ok=True)
-        (a.out / "summary.json").write_text(json.dumps({"command": vars(a) | {"out": str(a.out)},
-                                                        "capacity": cap, "rows": rows}, indent=1) + "\n")
+        doc = {"command": vars(a) | {"out": str(a.out)}, "capacity": cap, "rows": rows}
+        (a.out / "summary.json").write_text(json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":

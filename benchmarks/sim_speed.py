@@ -105,7 +105,8 @@ def main() -> int:
     points = [p for p in a.points.split(",") if p]
     unknown = set(points) - set(POINTS)
     if unknown or a.repeat < 1:
-        raise SystemExit(f"unknown points {sorted(unknown)}" if unknown else "--repeat must be >= 1")
+        raise SystemExit(f"unknown points {sorted(unknown)}" if unknown
+                         else "--repeat must be >= 1")
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout.strip()
     rows = []

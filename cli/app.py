@@ -4,7 +4,9 @@ Subcommands: ``compare`` (simulated or real-engine sweeps), ``gate`` (perf gate
 against a committed baseline), ``workloads`` (list/describe/generate/export),
 ``serve`` (vLLM engines with the Autellix scheduler, plus the gateway),
 ``gateway`` (the gateway alone), ``replay`` (drive any OpenAI endpoint).
-Errors print one line and exit non-zero.
+An error that input causes (an :class:`autellix.errors.AutellixError` or an
+``OSError``) prints one line and exits non-zero; any other exception is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations

@@ -1,10 +1,19 @@
-"""Small helpers shared by CLI commands: parsing and one-line errors."""
+"""Small helpers shared by CLI commands: parsing and one-line errors.
+
+A command catches :data:`USER_ERRORS` (what bad input causes) and prints it with
+:func:`fail`; any other exception is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+
+from autellix.config import ConfigError
+from autellix.errors import AutellixError
+
+USER_ERRORS = (AutellixError, OSError)
 
 
 def fail(msg: str) -> None:
@@ -16,7 +25,7 @@ def fail(msg: str) -> None:
 def parse_list(text: str, what: str) -> list[str]:
     items = [x.strip() for x in text.split(",") if x.strip()]
     if not items:
-        raise ValueError(f"--{what} needs at least one value")
+        raise ConfigError(f"--{what} needs at least one value")
     return items
 
 
@@ -24,29 +33,36 @@ def parse_floats(text: str, what: str) -> list[float]:
     try:
         vals = [float(x) for x in parse_list(text, what)]
     except ValueError:
-        raise ValueError(f"--{what} must be comma-separated numbers, got {text!r}") from None
+        raise ConfigError(f"--{what} must be comma-separated numbers, got {text!r}") from None
     if any(v <= 0 for v in vals):
-        raise ValueError(f"--{what} must be > 0")
+        raise ConfigError(f"--{what} must be > 0")
+    return vals
+
+
+def parse_ints(text: str, what: str) -> list[int]:
+    try:
+        vals = [int(x) for x in parse_list(text, what)]
+    except ValueError:
+        raise ConfigError(f"--{what} must be comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in vals):
+        raise ConfigError(f"--{what} must be >= 1")
     return vals
 
 
 def load_workload(workload: str, n: int | None, seed: int):
     """Programs from a generator name, or the first ``n`` of a JSONL program file."""
-    from autellix.program import TraceError, load_programs
+    from autellix.program import load_programs
     from autellix.workloads.registry import GENERATORS, generate
 
     path = Path(workload)
     if workload not in GENERATORS:
         if not (path.suffix in (".jsonl", ".json") or path.exists()):
-            raise ValueError(f"unknown workload {workload!r}: not a generator "
-                             f"({', '.join(GENERATORS)}) nor a file")
-        try:
-            programs = load_programs(path)
-        except TraceError as e:
-            raise ValueError(str(e)) from None
+            raise ConfigError(f"unknown workload {workload!r}: not a generator "
+                              f"({', '.join(GENERATORS)}) nor a file")
+        programs = load_programs(path)  # a malformed file raises TraceError
         return programs[:n] if n else programs
     if n is not None and n < 1:
-        raise ValueError("--n must be >= 1")
+        raise ConfigError("--n must be >= 1")
     return generate(workload, n, seed)
 
 

@@ -38,37 +38,44 @@ def register(app: typer.Typer) -> None:
                                      "baselines: vllm, vllm-opt, vllm-priority)"),
         balancers: str = typer.Option("autellix", help="balancers (with --engines > 1)"),
         engines: str = typer.Option("1", help="engine counts, comma-separated"),
-        engine: str = typer.Option("sim", help="'sim' (calibrated simulator) or 'vllm' (real engines)"),
+        engine: str = typer.Option("sim",
+            help="'sim' (calibrated simulator) or 'vllm' (real engines)"),
         profile: str = typer.Option("a100-80gb-llama-3.1-8b", help="simulator cost profile"),
-        max_num_seqs: int = typer.Option(64, help="max running sequences per engine (vLLM default: 256; see README on why 64)"),
-        max_batched_tokens: int = typer.Option(2048, help="token budget per step (chunked prefill)"),
+        max_num_seqs: int = typer.Option(64,
+            help="max running sequences per engine (vLLM default: 256; see README on why 64)"),
+        max_batched_tokens: int = typer.Option(2048,
+            help="token budget per step (chunked prefill)"),
         kv_tokens: int = typer.Option(0, help="KV capacity in tokens (0: the profile's)"),
         preemption: str = typer.Option("recompute", help="'recompute' or 'swap' (simulator)"),
         schedule_interval: int = typer.Option(1, help="run the scheduler every N steps"),
-        boundaries: str = typer.Option("", help="queue boundaries in engine-seconds (default 0.25..512)"),
+        boundaries: str = typer.Option("",
+            help="queue boundaries in engine-seconds (default 0.25..512)"),
         beta: float = typer.Option(8.0, help="anti-starvation ratio"),
         slo: str = typer.Option("3x", help="latency SLO: a multiple of the unloaded statistic "
                                 "(e.g. 3x) or an absolute value (s/token; s for e2e metrics)"),
         metric: str = typer.Option("mean", help="SLO statistic: mean, p95, p99 (program token "
                                    "latency), e2e or e2e-p95 (program end-to-end seconds)"),
         search: bool = typer.Option(True, help="search each arm's capacity at the SLO"),
-        seeds: int = typer.Option(1, help="repeat every point with K seeds (workload and arrivals)"),
+        seeds: int = typer.Option(1,
+            help="repeat every point with K seeds (workload and arrivals)"),
         seed: int = typer.Option(0, help="first seed"),
         jobs: int = typer.Option(0, help="parallel simulator processes (0: number of cores)"),
         name: str = typer.Option("", help="results folder name (default: <workload>-<engine>)"),
         out: Path = typer.Option(Path("results"), help="parent folder of results"),
         save_calls: bool = typer.Option(False, help="also write per-call records"),
-        engine_url: list[str] = typer.Option([], help="(vllm) use running engines; one per policy run"),
+        engine_url: list[str] = typer.Option([],
+            help="(vllm) use running engines; one per policy run"),
         model: str = typer.Option("", help="(vllm) model path; default: the tiny CPU model"),
         max_prompt_tokens: int = typer.Option(1536, help="(vllm) clip replayed prompts to this"),
-        max_model_len: int = typer.Option(2048, help="(vllm) engine context; prompts+outputs are clipped to fit"),
+        max_model_len: int = typer.Option(2048,
+            help="(vllm) engine context; prompts+outputs are clipped to fit"),
     ):
         from rich.console import Console
 
         from autellix.arms import get_arm
+        from autellix.sim_compare import engine_capacity
         from autellix.slo import SLO
         from autellix.steady import Window
-        from autellix.sim_compare import engine_capacity
         from autellix.sweep import default_jobs
 
         console = Console()
@@ -203,8 +210,7 @@ def _report(console, config, summaries, analysis, where, *, rows=(), calls=(), e
 def _run_vllm(console, config, loader, n, warmup, cooldown, arms, bals, ns, rates, seed, slo,
               urls, model, max_prompt_tokens, max_num_seqs, qcfg, max_model_len, where, t0):
     from autellix.cli.compare_vllm import run_vllm_sweep
-    from autellix.compare import grid_capacities, capacity_rows, grid_points, reference_arm
-
+    from autellix.compare import capacity_rows, grid_capacities, grid_points, reference_arm
     from autellix.steady import Window
 
     try:

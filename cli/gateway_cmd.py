@@ -10,6 +10,8 @@ import socket
 
 import typer
 
+from autellix.cli.common import USER_ERRORS, fail
+
 DEFAULT_PORT = 18400
 
 
@@ -35,24 +37,21 @@ def register(app: typer.Typer) -> None:
         log_level: str = typer.Option("warning", help="uvicorn log level"),
     ) -> None:
         """Serve the gateway (program-aware routing and tagging) until interrupted."""
-        from autellix.gateway import GatewayConfigError, create_app
+        from autellix.gateway import create_app
 
         try:
             app_ = create_app(engine_url, balancer, connect_timeout=connect_timeout,
                               read_timeout=read_timeout, health_interval=health_interval, ttl=ttl,
                               api_keys=tuple(api_key or ()), eject_after=eject_after,
                               max_inflight_per_engine=max_inflight_per_engine)
-        except GatewayConfigError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(1)
+        except USER_ERRORS as e:
+            fail(str(e))
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((host, port))
             except OSError as e:
-                typer.echo(f"error: cannot listen on {host}:{port} ({e.strerror}); "
-                           "pick another --port", err=True)
-                raise typer.Exit(1)
+                fail(f"cannot listen on {host}:{port} ({e.strerror}); pick another --port")
         import uvicorn
 
         typer.echo(f"autellix gateway on http://{host}:{port} -> {', '.join(engine_url)} "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import typer
 
-from autellix.cli.common import fail
+from autellix.cli.common import USER_ERRORS, fail
 from autellix.cli.common import load_workload as common_load_workload
 from autellix.cli.render import failure_table, summary_table
 from autellix.replay_report import DEFAULT_MAX_FAILED
@@ -75,7 +75,6 @@ def register(app: typer.Typer) -> None:
         Calls are fitted to the endpoint's context; the run ends with the summary,
         one line on clipping, the failure reasons, and exit 1 when more than
         --max-failed programs failed."""
-        import httpx
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -86,7 +85,6 @@ def register(app: typer.Typer) -> None:
         )
 
         from autellix.metrics import summarize
-        from autellix.program import TraceError
         from autellix.replay import endpoint_info, replay
         from autellix.replay_report import failure_reasons, fit_line, verdict
 
@@ -94,15 +92,16 @@ def register(app: typer.Typer) -> None:
             fail("--n must be >= 1")
         try:
             programs = load_workload(workload, n, seed)
-        except (ValueError, TraceError, OSError) as e:
+        except USER_ERRORS as e:
             fail(str(e))
         try:
-            info = endpoint_info(endpoint, model)
-        except (ValueError, KeyError, RuntimeError, httpx.HTTPError, OSError) as e:
-            fail(f"cannot read {endpoint.rstrip('/')}/v1/models: {type(e).__name__}: {e}")
+            info = endpoint_info(endpoint, model)  # an unreachable endpoint: EngineError
+        except USER_ERRORS as e:
+            fail(str(e))
         context = max_model_len or info.max_model_len
         name = Path(workload).stem
-        out = out or Path("results") / "replay" / f"{name}-r{rate:g}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = out or Path("results") / "replay" / f"{name}-r{rate:g}-s{seed}-{stamp}"
         console = Console(stderr=True)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("programs {task.fields[programs]}  failed {task.fields[failed]}"),
@@ -122,7 +121,7 @@ def register(app: typer.Typer) -> None:
                                       max_output_tokens=max_output_tokens,
                                       max_model_len=context, fit=fit,
                                       max_tool_delay=max_tool_delay, priority_mode=priority)
-            except (ValueError, RuntimeError, httpx.HTTPError, OSError) as e:
+            except USER_ERRORS as e:
                 error = e
         if error is not None:
             fail(f"replay against {endpoint} failed: {type(error).__name__}: {error}")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import typer
 
+from autellix.cli.common import USER_ERRORS
 from autellix.cli.common import fail as _fail
 
 
@@ -59,7 +60,6 @@ def serve(*, engines: int = 1, policy: str = "plas", model: str | None = None,
     """Start engines (+ gateway) and block until Ctrl-C / SIGTERM; always clean up."""
     from rich.console import Console
 
-    from autellix.config import ConfigError
     from autellix.vllm.launch import TINY_MAX_MODEL_LEN, launch_engines, stop_engines
 
     console = Console(stderr=True)
@@ -81,7 +81,7 @@ def serve(*, engines: int = 1, policy: str = "plas", model: str | None = None,
                                          wait=False)
                 for eng in started:
                     _wait(eng, timeout, stop)
-            except (ValueError, ConfigError, RuntimeError, FileExistsError) as e:
+            except USER_ERRORS as e:  # a bad setting, a busy port, an engine that died
                 first = str(e).splitlines()[0] if str(e) else type(e).__name__
                 log = f" (see {started[0].log_path.parent})" if started else ""
                 _fail(first + log)
@@ -93,7 +93,8 @@ def serve(*, engines: int = 1, policy: str = "plas", model: str | None = None,
                           f"log={eng.log_path}")
         if gw_app is not None:
             gw_server, gw_thread = _start_gateway(gw_app, gateway_port)
-            console.print(f"[green]gateway[/] http://127.0.0.1:{gateway_port}/v1  balancer={balancer}")
+            console.print(f"[green]gateway[/] http://127.0.0.1:{gateway_port}/v1  "
+                          f"balancer={balancer}")
         console.print("[bold]ready[/]; Ctrl-C to stop")
         while not stop.wait(1.0):
             dead = [e for e in started if not e.alive()]
@@ -114,12 +115,14 @@ def serve(*, engines: int = 1, policy: str = "plas", model: str | None = None,
 def _wait(eng, timeout: float, stop: threading.Event) -> None:
     import time
 
+    from autellix.errors import EngineError
+
     deadline = time.monotonic() + timeout
     while not stop.is_set():
         try:
             eng.wait_healthy(timeout=1.0)
             return
-        except RuntimeError:
+        except EngineError:
             if not eng.alive() or time.monotonic() > deadline:
                 raise
 
@@ -136,13 +139,13 @@ def _gateway_app(urls, balancer: str, console, policy: str = ""):
 
     It is told the engines' policy, which it reports in ``/v1/models`` for clients."""
     try:
-        from autellix.gateway import GatewayConfigError, create_app
+        from autellix.gateway import create_app
     except ImportError:  # pragma: no cover - the gateway ships with autellix
         console.print("[yellow]gateway not available; serving engines only[/]")
         return None
     try:
         return create_app(urls, balancer, engine_policy=policy, health_timeout=HEALTH_TIMEOUT)
-    except (GatewayConfigError, ValueError) as e:
+    except USER_ERRORS as e:
         _fail(f"gateway: {e}")
 
 
@@ -179,18 +182,24 @@ def register(app: typer.Typer) -> None:
     def serve_cmd(
         engines: int = typer.Option(1, "--engines", "-n", min=1, help="number of vLLM engines"),
         policy: str = typer.Option("plas", help=f"scheduler: {policies}"),
-        model: str = typer.Option(None, help="model path or name (default: tiny offline CPU model)"),
+        model: str = typer.Option(None, help="model path or name "
+                                             "(default: tiny offline CPU model)"),
         port: int = typer.Option(18500, help="first engine port (engines use port, port+1, ...)"),
         max_num_seqs: int = typer.Option(8, min=1, help="max running sequences per engine"),
         max_model_len: int = typer.Option(None, min=16,
                                           help="context length, tokens (default: 32768 for "
                                                "the tiny model, else the model's own)"),
-        kv_cache_bytes: int = typer.Option(256 << 20, min=1 << 20, help="KV cache bytes per engine"),
-        boundaries: str = typer.Option(None, help="fixed queue boundaries, engine-seconds, e.g. 0.25,0.5,1 (default: 16 step times, doubling)"),
-        quanta: str = typer.Option(None, help="per-queue quanta, engine-seconds (one more than boundaries)"),
+        kv_cache_bytes: int = typer.Option(256 << 20, min=1 << 20,
+                                           help="KV cache bytes per engine"),
+        boundaries: str = typer.Option(None, help="fixed queue boundaries, engine-seconds, "
+                                                  "e.g. 0.25,0.5,1 (default: 16 step times, "
+                                                  "doubling)"),
+        quanta: str = typer.Option(None, help="per-queue quanta, engine-seconds "
+                                              "(one more than boundaries)"),
         beta: float = typer.Option(None, help="anti-starvation ratio"),
         starvation_floor: float = typer.Option(None, help="anti-starvation service floor, s"),
-        no_starvation: bool = typer.Option(False, "--no-starvation", help="disable anti-starvation"),
+        no_starvation: bool = typer.Option(False, "--no-starvation",
+                                           help="disable anti-starvation"),
         schedule_interval: int = typer.Option(None, help="policy pass every N engine steps"),
         gateway: bool = typer.Option(True, "--gateway/--no-gateway", help="also serve the gateway"),
         gateway_port: int = typer.Option(18400, help="gateway port"),
@@ -202,11 +211,14 @@ def register(app: typer.Typer) -> None:
         queue = _queue_settings(boundaries, quanta, beta, starvation_floor, no_starvation,
                                 schedule_interval)
         if config_out is not None:
-            config_out.write_text(json.dumps({
-                "engines": engines, "policy": policy, "model": model, "port": port,
-                "max_num_seqs": max_num_seqs, "max_model_len": max_model_len,
-                "kv_cache_bytes": kv_cache_bytes, "queue": queue, "gateway": gateway,
-                "gateway_port": gateway_port, "balancer": balancer}, indent=1) + "\n")
+            try:
+                config_out.write_text(json.dumps({
+                    "engines": engines, "policy": policy, "model": model, "port": port,
+                    "max_num_seqs": max_num_seqs, "max_model_len": max_model_len,
+                    "kv_cache_bytes": kv_cache_bytes, "queue": queue, "gateway": gateway,
+                    "gateway_port": gateway_port, "balancer": balancer}, indent=1) + "\n")
+            except OSError as e:
+                _fail(f"cannot write {config_out}: {e.strerror or e}")
         serve(engines=engines, policy=policy, model=model, port=port, max_num_seqs=max_num_seqs,
               max_model_len=max_model_len, kv_cache_bytes=kv_cache_bytes, queue=queue or None,
               gateway=gateway, gateway_port=gateway_port, balancer=balancer,

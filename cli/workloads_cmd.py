@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from autellix.program import TraceError, load_programs, save_programs
+from autellix.cli.common import USER_ERRORS
+from autellix.cli.common import fail as _fail
+from autellix.program import load_programs, save_programs
 from autellix.workloads import loaders, registry, stats
 
 app = typer.Typer(help="List, describe, generate and export agent workloads (programs as JSONL).",
@@ -21,11 +23,6 @@ app = typer.Typer(help="List, describe, generate and export agent workloads (pro
 console = Console()
 
 PARAM_HELP = "Generator parameter KEY=VALUE (repeatable; VALUE parsed as JSON when it can be)."
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 def _params(items: list[str] | None) -> dict:
@@ -46,7 +43,7 @@ def _generate(name: str, n: int, seed: int, params: dict):
         _fail(f"--n must be >= 1, got {n}")
     try:
         return registry.generate(name, n, seed, **params)
-    except ValueError as e:
+    except USER_ERRORS as e:
         _fail(str(e))
 
 
@@ -75,19 +72,23 @@ def _stats_table(s: dict, title: str) -> Table:
     table = Table(title=title)
     for col in ("metric", "mean", "p50", "p99", "max"):
         table.add_column(col, justify="left" if col == "metric" else "right")
-    rows = [("calls / program", "calls_per_program"), ("prompt tokens / call (total)", "prompt_tokens"),
-            ("prompt tokens / call (new)", "new_prompt_tokens"), ("output tokens / call", "output_tokens"),
-            ("DAG width", "width"), ("DAG depth", "depth"), ("tool delay, s (non-root calls)", "tool_delay")]
+    rows = [("calls / program", "calls_per_program"),
+            ("prompt tokens / call (total)", "prompt_tokens"),
+            ("prompt tokens / call (new)", "new_prompt_tokens"),
+            ("output tokens / call", "output_tokens"),
+            ("DAG width", "width"), ("DAG depth", "depth"),
+            ("tool delay, s (non-root calls)", "tool_delay")]
     for label, key in rows:
         d = s[key]
         table.add_row(label, *(_fmt(d[k]) if k in d else "" for k in ("mean", "p50", "p99", "max")))
     table.add_section()
     table.add_row("programs / calls", f"{s['programs']:,} / {s['calls']:,}", "", "", "")
-    table.add_row("single / multi share", f"{s['single_share']:.0%} / {s['multi_share']:.0%}", "", "", "")
+    table.add_row("single / multi share", f"{s['single_share']:.0%} / {s['multi_share']:.0%}",
+                  "", "", "")
     table.add_row("shared share of prompt tokens", f"{s['shared_prompt_share']:.0%}", "", "", "")
     if len(s["workloads"]) > 1:
-        table.add_row("programs per workload", ", ".join(f"{k} {v}" for k, v in s["workloads"].items()),
-                      "", "", "")
+        table.add_row("programs per workload",
+                      ", ".join(f"{k} {v}" for k, v in s["workloads"].items()), "", "", "")
     return table
 
 
@@ -102,11 +103,13 @@ def _targets_table(s: dict, name: str) -> Table:
 
 
 @app.command()
-def describe(source: str = typer.Argument(..., help="A generator name or a workload JSONL file."),
-             n: int = typer.Option(1000, "--n", help="Programs to generate."),
-             seed: int = typer.Option(0, "--seed", help="Random seed."),
-             param: list[str] | None = typer.Option(None, "--param", "-p", help=PARAM_HELP),
-             as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON.")) -> None:
+def describe(
+    source: str = typer.Argument(..., help="A generator name or a workload JSONL file."),
+    n: int = typer.Option(1000, "--n", help="Programs to generate."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    param: list[str] | None = typer.Option(None, "--param", "-p", help=PARAM_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
+) -> None:
     """Statistics of a generated workload or a JSONL file, with the generator's targets."""
     if source in registry.GENERATORS:
         programs, name = _generate(source, n, seed, _params(param)), source
@@ -114,12 +117,13 @@ def describe(source: str = typer.Argument(..., help="A generator name or a workl
     elif Path(source).is_file():
         try:
             programs = load_programs(source)
-        except TraceError as e:
+        except USER_ERRORS as e:
             _fail(str(e))
         kinds = {p.workload for p in programs}
         name, title = (kinds.pop() if len(kinds) == 1 else None), source
     else:
-        _fail(f"{source!r} is neither a workload name ({', '.join(registry.GENERATORS)}) nor a file")
+        _fail(f"{source!r} is neither a workload name "
+              f"({', '.join(registry.GENERATORS)}) nor a file")
     s = stats.describe(programs)
     if as_json:
         typer.echo(json.dumps(s, indent=2))
@@ -130,11 +134,13 @@ def describe(source: str = typer.Argument(..., help="A generator name or a workl
 
 
 @app.command()
-def generate(name: str = typer.Argument(..., help="Generator name (see `list`)."),
-             n: int = typer.Option(1000, "--n", help="Programs to generate."),
-             seed: int = typer.Option(0, "--seed", help="Random seed."),
-             out: Path = typer.Option(..., "--out", "-o", help="Output JSONL file."),
-             param: list[str] | None = typer.Option(None, "--param", "-p", help=PARAM_HELP)) -> None:
+def generate(
+    name: str = typer.Argument(..., help="Generator name (see `list`)."),
+    n: int = typer.Option(1000, "--n", help="Programs to generate."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output JSONL file."),
+    param: list[str] | None = typer.Option(None, "--param", "-p", help=PARAM_HELP),
+) -> None:
     """Generate a workload and write it as JSONL."""
     params = _params(param)
     programs = _generate(name, n, seed, params)
@@ -142,7 +148,8 @@ def generate(name: str = typer.Argument(..., help="Generator name (see `list`)."
         count = save_programs(programs, out, generator=name, n=n, seed=seed, params=params)
     except OSError as e:
         _fail(f"cannot write {out}: {e.strerror or e}")
-    typer.echo(f"wrote {count} {name} programs ({sum(len(p.calls) for p in programs):,} calls) to {out}")
+    calls = sum(len(p.calls) for p in programs)
+    typer.echo(f"wrote {count} {name} programs ({calls:,} calls) to {out}")
 
 
 def _tokenizer(spec: str | None):
@@ -159,24 +166,25 @@ def _tokenizer(spec: str | None):
 
 
 @app.command()
-def export(kind: str = typer.Argument(..., help=f"Loader kind: {', '.join(loaders.LOADERS)}."),
-           path: Path = typer.Argument(..., help="Local input file (never downloaded)."),
-           out: Path = typer.Option(..., "--out", "-o", help="Output JSONL file."),
-           limit: int | None = typer.Option(None, "--limit", help="Keep at most this many programs."),
-           tokenizer: str | None = typer.Option(None, "--tokenizer",
-                                                   help="Local Hugging Face tokenizer (name or path); "
-                                                        "default: about 4 characters per token."),
-           param: list[str] | None = typer.Option(None, "--param", "-p",
-                                                     help="Loader option KEY=VALUE, e.g. block_size=512, "
-                                                          "time_unit=0.001, answers_path=FILE.")) -> None:
+def export(
+    kind: str = typer.Argument(..., help=f"Loader kind: {', '.join(loaders.LOADERS)}."),
+    path: Path = typer.Argument(..., help="Local input file (never downloaded)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output JSONL file."),
+    limit: int | None = typer.Option(None, "--limit", help="Keep at most this many programs."),
+    tokenizer: str | None = typer.Option(None, "--tokenizer",
+                                         help="Local Hugging Face tokenizer (name or path); "
+                                              "default: about 4 characters per token."),
+    param: list[str] | None = typer.Option(None, "--param", "-p",
+                                           help="Loader option KEY=VALUE, e.g. block_size=512, "
+                                                "time_unit=0.001, answers_path=FILE."),
+) -> None:
     """Convert a dataset or trace into an autellix workload JSONL."""
     if kind not in loaders.LOADERS:
         _fail(f"unknown loader kind {kind!r}; choose from {', '.join(loaders.LOADERS)}")
     try:
-        programs = loaders.load(kind, path, tokenizer=_tokenizer(tokenizer), limit=limit, **_params(param))
-    except TypeError as e:
-        _fail(f"{kind}: bad option ({e})")
-    except (TraceError, ValueError) as e:
+        programs = loaders.load(kind, path, tokenizer=_tokenizer(tokenizer), limit=limit,
+                                **_params(param))
+    except USER_ERRORS as e:  # a bad option is a ConfigError, a bad file a TraceError
         _fail(str(e))
     if not programs:
         _fail(f"{path}: no programs found")
@@ -184,4 +192,5 @@ def export(kind: str = typer.Argument(..., help=f"Loader kind: {', '.join(loader
         count = save_programs(programs, out, source=str(path), kind=kind)
     except OSError as e:
         _fail(f"cannot write {out}: {e.strerror or e}")
-    typer.echo(f"wrote {count} programs ({sum(len(p.calls) for p in programs):,} calls) from {path} to {out}")
+    calls = sum(len(p.calls) for p in programs)
+    typer.echo(f"wrote {count} programs ({calls:,} calls) from {path} to {out}")

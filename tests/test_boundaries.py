@@ -1,6 +1,7 @@
 """Default queue boundaries follow the engine's step time (autellix/boundaries.py)."""
 
 import random
+from itertools import pairwise
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_first_boundary_moves_at_most_2x_per_update_toward_16_step_times():
         firsts.append(b.boundaries[0])
     assert firsts[:4] == pytest.approx([0.125, 0.0625, 0.03125, 0.016])
     assert firsts[-1] == pytest.approx(0.016)
-    assert all(b2 == 2 * b1 for b1, b2 in zip(b.boundaries, b.boundaries[1:]))
+    assert all(b2 == 2 * b1 for b1, b2 in pairwise(b.boundaries))
 
 
 def test_reports_of_many_steps_at_once_give_the_same_boundaries_as_single_steps():

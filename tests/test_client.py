@@ -53,7 +53,7 @@ def test_program_ends_on_error_and_keeps_given_client_and_id(gw):
         with ac.program(client=base, program_id="given-id") as p:
             assert p.id == "given-id" and p.client.timeout == 7 and p.client.max_retries == 0
             p.client.completions.create(model="tiny", prompt="x", max_tokens=1)
-            1 / 0
+            raise ZeroDivisionError("a failure inside the program")
     assert engine.bodies[-1]["vllm_xargs"]["program_id"] == "given-id"
     assert not program_exists(gateway.url, "given-id")
 

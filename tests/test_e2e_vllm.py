@@ -119,7 +119,8 @@ async def _scenario(url: str, step_log) -> dict:
         deadline = time.monotonic() + 240  # generous: the test never compares times
         seen = (0, 0)
         while sum(seen) < FLOOD or seen[1] < 1:
-            assert time.monotonic() < deadline, f"flood not in the engine: (running, waiting)={seen}"
+            assert time.monotonic() < deadline, \
+                f"flood not in the engine: (running, waiting)={seen}"
             assert not flood.done(), f"the flood ended before S started: {flood.exception()!r}"
             await asyncio.sleep(0.02)
             seen = _in_engine(step_log)

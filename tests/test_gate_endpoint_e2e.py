@@ -16,12 +16,12 @@ import pytest
 
 pytest.importorskip("vllm")
 
+from simutil import chain  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from autellix.cli.app import app  # noqa: E402
 from autellix.program import save_programs  # noqa: E402
 from autellix.vllm.launch import engines  # noqa: E402
-from simutil import chain  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.vllm]
 runner = CliRunner()

@@ -104,7 +104,7 @@ def test_streaming_passthrough(stack):
     with client.stream("POST", "/v1/completions", json=body) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
-        lines = [l for l in r.iter_lines() if l.startswith("data: ")]
+        lines = [ln for ln in r.iter_lines() if ln.startswith("data: ")]
     assert lines[-1] == "data: [DONE]" and len(lines) == 5
     m = client.get("/metrics").text
     assert 'autellix_gateway_calls_total{endpoint="completions",status="ok"} 1.0' in m
@@ -130,7 +130,8 @@ def test_long_prompts_stick_short_prompts_spread(stack):
         for k, (pid, content) in enumerate(calls, 1):
             threads.append(threading.Thread(target=call, args=(pid, content)))
             threads[-1].start()
-            assert engines[0].wait_for(lambda: sum(e.running for e in engines) == k, timeout=30)
+            assert engines[0].wait_for(lambda k=k: sum(e.running for e in engines) == k,
+                                      timeout=30)
         for e in engines:
             e.held = False
         for t in threads:
@@ -169,7 +170,7 @@ def test_engine_crash_mid_stream_ends_stream_with_error(stack):
         e.mode = "crash"
     body = {"model": "tiny", "prompt": "hi", "max_tokens": 6, "stream": True}
     with client.stream("POST", "/v1/completions", json=body) as r:
-        lines = [l for l in r.iter_lines() if l.startswith("data: ")]
+        lines = [ln for ln in r.iter_lines() if ln.startswith("data: ")]
     assert len(lines) == 3 and '"error"' in lines[-1] and "engine_failed" in lines[-1]
     m = client.get("/metrics").text
     assert 'autellix_gateway_calls_total{endpoint="completions",status="failed"} 1.0' in m
@@ -229,7 +230,7 @@ def test_disconnect_aborts_non_streaming_upstream(stack):
     assert sum(e.running for e in engines) == 0
     m = client.get("/metrics").text
     assert "autellix_gateway_aborts_total 1.0" in m
-    assert 'autellix_gateway_inflight{engine="%s"} 0.0' % engines[0].url in m
+    assert f'autellix_gateway_inflight{{engine="{engines[0].url}"}} 0.0' in m
 
 
 def test_disconnect_aborts_streaming_upstream(stack):

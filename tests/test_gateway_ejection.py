@@ -100,7 +100,8 @@ def test_full_engines_answer_503_engines_busy(stack):
 def test_sick_engine_is_ejected_then_readmitted_by_a_trial_call(stack):
     gw, engines, client = stack
     engines[0].mode = "sick"
-    assert engines[0].wait_for(lambda: client.get("/health").json()["unhealthy"] == [engines[0].url])
+    assert engines[0].wait_for(
+        lambda: client.get("/health").json()["unhealthy"] == [engines[0].url])
     assert all(engine_of(chat(client, max_tokens=1)) == engines[1].url for _ in range(3))
     engines[0].mode = "ok"
     probes = gw.state.probes

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.timeout(60)
 # every source at once, in precedence order: (headers, body) adding that source
 SOURCES = [
     ("header:x-autellix-program", {"x-autellix-program": "p-autellix"}, {}),
-    ("vllm_xargs.agentic_context", {}, {"vllm_xargs": {"agentic_context": {"program_id": "p-ctx"}}}),
+    ("vllm_xargs.agentic_context", {},
+     {"vllm_xargs": {"agentic_context": {"program_id": "p-ctx"}}}),
     ("body:session_id", {}, {"session_id": "p-session-body"}),
     ("header:x-session-id", {"x-session-id": "p-session-header"}, {}),
     ("header:x-gateway-inference-fairness-id",

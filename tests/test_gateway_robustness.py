@@ -32,7 +32,8 @@ def test_engine_errors_pass_through_without_marking_it_down(one):
             assert c.get("/health").json()["unhealthy"] == []
             m = c.get("/metrics").text
             assert 'status="upstream_error"} 4.0' in m
-            assert c.post("/v1/completions", json={"model": "tiny", "prompt": "ok"}).status_code == 200
+            r = c.post("/v1/completions", json={"model": "tiny", "prompt": "ok"})
+            assert r.status_code == 200
     finally:
         gw.stop()
 
@@ -52,7 +53,7 @@ def test_stale_programs_expire_in_the_background(one):
 
 
 def test_many_concurrent_calls_all_complete_and_counts_return_to_zero():
-    engines = [FakeEngine("e0", token_delay=0.005).start(), FakeEngine("e1", token_delay=0.005).start()]
+    engines = [FakeEngine(name, token_delay=0.005).start() for name in ("e0", "e1")]
     gw = start_gateway([e.url for e in engines])
 
     async def burst():

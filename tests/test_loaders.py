@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import pytest
 
@@ -30,8 +31,10 @@ SHAREGPT = [
         {"from": "human", "value": "tell me a joke"},
         {"from": "gpt", "value": "no"}]},
     {"id": "b", "conversations": [{"from": "human", "value": "only a question"}]},
-    {"id": "a", "conversations": [{"from": "human", "value": "x y"}, {"from": "gpt", "value": "z"}]},
-    {"id": "c", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "r s"}]},
+    {"id": "a", "conversations": [{"from": "human", "value": "x y"},
+                                  {"from": "gpt", "value": "z"}]},
+    {"id": "c", "conversations": [{"from": "human", "value": "q"},
+                                  {"from": "gpt", "value": "r s"}]},
 ]
 
 
@@ -101,7 +104,8 @@ BFCL_ENTRIES = [
      "question": [[{"role": "user", "content": "hello"}], []]},
 ]
 BFCL_ANSWERS = [
-    {"id": "multi_turn_base_0", "ground_truth": [["add(a=2, b=3)"], ["multiply(a=5, b=2)", "round_number(number=10)"]]},
+    {"id": "multi_turn_base_0",
+     "ground_truth": [["add(a=2, b=3)"], ["multiply(a=5, b=2)", "round_number(number=10)"]]},
     {"id": "multi_turn_base_1", "ground_truth": [[], ["mean(numbers=[1])"]]},
 ]
 
@@ -130,7 +134,7 @@ def test_bfcl_steps_follow_ground_truth_and_docs_lead_the_prompt(tmp_path):
     assert p.calls[1].new_prompt_tokens == 20 and p.calls[1].tool_delay == 0.5
     assert p.calls[2].new_prompt_tokens == 3 and p.calls[2].tool_delay == 0.0  # next user turn
     assert p.calls[-1].output_tokens == 34
-    for prev, c in zip(p.calls, p.calls[1:]):
+    for prev, c in pairwise(p.calls):
         assert c.shared_prompt_tokens == prev.prompt_tokens + prev.output_tokens
     assert len(progs[1].calls) == 1 + 2  # an empty turn still takes its steps
 
@@ -209,7 +213,8 @@ MOONCAKE = [
     {"timestamp": 0, "input_length": 1200, "output_length": 100, "hash_ids": [0, 1, 2]},
     {"timestamp": 0, "input_length": 700, "output_length": 50, "hash_ids": [0, 5]},
     {"timestamp": 3000, "input_length": 2300, "output_length": 80, "hash_ids": [0, 1, 2, 3, 4]},
-    {"timestamp": 6000, "input_length": 3400, "output_length": 30, "hash_ids": [0, 1, 2, 3, 4, 6, 7]},
+    {"timestamp": 6000, "input_length": 3400, "output_length": 30,
+     "hash_ids": [0, 1, 2, 3, 4, 6, 7]},
     {"timestamp": 6000, "input_length": 1100, "output_length": 9, "hash_ids": [0, 5, 8]},
     {"timestamp": 9000, "input_length": 900, "output_length": 9, "hash_ids": [0, 9]},
 ]
@@ -235,7 +240,8 @@ def test_mooncake_malformed_input_raises_trace_error(tmp_path):
     path = write_jsonl(tmp_path / "a.jsonl", [{"timestamp": 0, "input_length": 5}])
     with pytest.raises(TraceError, match=r"a.jsonl:1: missing field"):
         load("mooncake", path)
-    path.write_text('{"timestamp": 0, "input_length": "many", "output_length": 1, "hash_ids": []}\n')
+    path.write_text('{"timestamp": 0, "input_length": "many", "output_length": 1, '
+                    '"hash_ids": []}\n')
     with pytest.raises(TraceError, match="must be integers"):
         load("mooncake", path)
 

@@ -3,6 +3,8 @@ without the gateway)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from test_gateway_helpers import FakeEngine, start_gateway
 
@@ -52,7 +54,7 @@ def test_prompts_share_context_and_are_deterministic():
 def test_poisson_arrivals():
     a = poisson_arrivals(2000, 4.0, seed=1)
     assert a == poisson_arrivals(2000, 4.0, seed=1) and a[0] == 0.0
-    assert all(x <= y for x, y in zip(a, a[1:]))
+    assert all(x <= y for x, y in pairwise(a))
     assert abs(a[-1] / 1999 - 0.25) < 0.02
     assert poisson_arrivals(3, float("inf"), 0) == [0.0] * 3
     with pytest.raises(ValueError):
@@ -105,7 +107,7 @@ def test_replay_direct_sends_only_vllm_fields(engines):
     allowed = {"model", "prompt", "max_tokens", "min_tokens", "ignore_eos", "stream",
                "stream_options", "priority"}
     assert all(set(b) <= allowed for b in e.bodies)
-    prio = [b["priority"] for b, h in zip(e.bodies, e.headers)
+    prio = [b["priority"] for b, h in zip(e.bodies, e.headers, strict=True)
             if h["x-autellix-program"].endswith("p0")]
     assert prio == [0, 3, 7]  # output tokens served to the program before each call
     assert set(ProgramRecord.__dataclass_fields__) == set(type(progs[0]).__dataclass_fields__)

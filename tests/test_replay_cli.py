@@ -55,7 +55,7 @@ def test_replay_cli_writes_results_and_table(app, tmp_path):
 def test_cli_errors_are_one_line_exit_1(app, args, needle):
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 1
-    lines = [l for l in r.output.strip().splitlines() if l.strip()]
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.output
 
 

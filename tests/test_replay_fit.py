@@ -3,6 +3,8 @@ that prefix caching still sees a growing shared context."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from autellix.program import Call, Program
@@ -55,7 +57,7 @@ def test_after_a_clip_children_extend_the_fitted_prompt_so_the_prefix_cache_hits
     shaping = PromptShaping(max_model_len=512)
     text = ProgramText(p, shaping)
     extended = 0
-    for parent, child in zip(p.calls, p.calls[1:]):
+    for parent, child in pairwise(p.calls):
         if text.clipped(parent) and text.clipped(child) == text.clipped(parent):
             base = text.prompt(parent) + text._output(parent)  # inherited the parent's cut
             assert text.prompt(child)[:len(base)] == base

@@ -7,9 +7,9 @@ from simutil import chain, fan
 from autellix.config import QueueConfig
 from autellix.program import Call, Program
 from autellix.sim import EngineConfig, SimConfig, simulate
+from autellix.sim.costmodel import CostModel, list_profiles, load_profile
 from autellix.sim.events import Arrival, EventKind, EventQueue, Issue, StepEnd
 from autellix.sim.simulation import Simulation
-from autellix.sim.costmodel import CostModel, list_profiles, load_profile
 
 
 def run(programs, policy, arrivals, **engine):
@@ -31,10 +31,12 @@ def test_plas_short_program_overtakes_long_program():
     # under PLAS the short program finishes before the long programs' calls that were
     # queued when it arrived even start (under FCFS they run first)
     s_done = plas["S"].finish
-    queued = [c for c in res.calls if c.program_id.startswith("L") and c.issue < 3.0 < c.first_token]
+    queued = [c for c in res.calls
+              if c.program_id.startswith("L") and c.issue < 3.0 < c.first_token]
     assert queued and all(c.first_token > s_done for c in queued)
     _, fres = run(progs, "fcfs", arr, max_num_seqs=1)
-    fqueued = [c for c in fres.calls if c.program_id.startswith("L") and c.issue < 3.0 < c.first_token]
+    fqueued = [c for c in fres.calls
+               if c.program_id.startswith("L") and c.issue < 3.0 < c.first_token]
     assert any(c.first_token < fcfs["S"].finish for c in fqueued)
     assert sum(p.e2e for p in plas.values()) < sum(p.e2e for p in fcfs.values())
 
@@ -49,7 +51,9 @@ def test_atlas_beats_mlfq_on_a_dag():
     atlas, _ = run([a, b], "atlas", arr, max_num_seqs=1)
     mlfq, _ = run([a, b], "mlfq", arr, max_num_seqs=1)
     assert atlas["B"].e2e < mlfq["B"].e2e
-    mean = lambda r: sum(p.e2e for p in r.values()) / len(r)
+    def mean(r):
+        return sum(p.e2e for p in r.values()) / len(r)
+
     assert mean(atlas) < mean(mlfq)
 
 
@@ -158,7 +162,7 @@ def test_fast_forward_is_exact():
     base = dict(policy="atlas", rate=3.0, seed=1)
     a = simulate(progs, SimConfig(**base, engine=EngineConfig(max_num_seqs=6)))
     b = simulate(progs, SimConfig(**base, engine=EngineConfig(max_num_seqs=6, fast_forward=False)))
-    for x, y in zip(a.programs, b.programs):
+    for x, y in zip(a.programs, b.programs, strict=True):
         assert x.program_id == y.program_id and x.finish == pytest.approx(y.finish, rel=1e-9)
 
 

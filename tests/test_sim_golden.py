@@ -26,4 +26,5 @@ def test_simulator_figures_match_the_pinned_ones(name):
     got, want = figures(name), GOLDEN[name]
     assert got.keys() == want.keys()
     for key, value in want.items():
-        assert math.isclose(got[key], value, rel_tol=1e-9, abs_tol=1e-12), (name, key, got[key], value)
+        assert math.isclose(got[key], value, rel_tol=1e-9, abs_tol=1e-12), \
+            (name, key, got[key], value)

@@ -29,8 +29,8 @@ def programs(draw):
         for j in range(k):
             parents = ()
             if j:
-                parents = tuple(sorted(set(draw(st.lists(st.sampled_from([f"c{x}" for x in range(j)]),
-                                                         min_size=1, max_size=2)))))
+                earlier = st.sampled_from([f"c{x}" for x in range(j)])
+                parents = tuple(sorted(set(draw(st.lists(earlier, min_size=1, max_size=2)))))
             shared = draw(st.integers(0, 64)) if parents else 0
             calls.append(Call(id=f"c{j}", parents=parents, shared_prompt_tokens=shared,
                               new_prompt_tokens=draw(st.integers(1, 80)),
@@ -46,7 +46,8 @@ def programs(draw):
        seats=st.integers(1, 4), kv_blocks=st.integers(12, 40),
        preemption=st.sampled_from(["recompute", "swap"]),
        interval=st.sampled_from([1, 3]), caching=st.booleans(),
-       engines=st.integers(1, 2), balancer=st.sampled_from(["autellix", "round_robin", "least_used"]),
+       engines=st.integers(1, 2),
+       balancer=st.sampled_from(["autellix", "round_robin", "least_used"]),
        rate=st.sampled_from([0.5, 5.0, 100.0]), seed=st.integers(0, 3))
 def test_invariants_hold_and_nothing_is_lost(progs, policy, seats, kv_blocks, preemption,
                                             interval, caching, engines, balancer, rate, seed):

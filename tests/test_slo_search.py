@@ -94,8 +94,9 @@ def test_capacity_rows_give_mean_and_ci_over_seeds_and_propagate_bounds():
 
 
 def test_bounds_render_with_signs_and_never_as_bare_numbers():
-    from autellix.cli.render import bound_text, throughput_table
     from rich.console import Console
+
+    from autellix.cli.render import bound_text, throughput_table
 
     assert bound_text(2.5, "lower", ".2f", "x") == ">=2.50x"
     assert bound_text(0.5, "upper", ".2f", "x") == "<0.50x"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import math
 import sys
+from itertools import pairwise
 
 import pytest
 
@@ -72,7 +73,8 @@ def test_metadata_parsing(caplog):
     assert parse_call_meta("r4", {"program_service": 4.0}).program_service is None  # no program
     assert parse_call_meta("r5", "junk").program_id == "req:r5"
     for bad in (float("inf"), math.nan, -0.5, "3", True, [1]):
-        assert parse_call_meta("r6", {"program_id": "p", "program_service": bad}).program_service is None
+        meta = parse_call_meta("r6", {"program_id": "p", "program_service": bad})
+        assert meta.program_service is None
     assert len(caplog.records) >= 7
 
 
@@ -105,7 +107,7 @@ def test_engine_command_lines():
               served_model_name="tiny", queue={"beta": 4.0}, vllm_policy=None)
     cmd = build_command(policy="atlas", **kw)
     assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"] and "serve" not in cmd
-    opt = {a: b for a, b in zip(cmd, cmd[1:]) if a.startswith("--")}
+    opt = {a: b for a, b in pairwise(cmd) if a.startswith("--")}
     assert opt["--scheduler-cls"] == "autellix.vllm.scheduler.AutellixScheduler"
     assert opt["--scheduling-policy"] == "priority" and opt["--host"] == "127.0.0.1"
     assert json.loads(opt["--additional-config"])["autellix"]["policy"] == "atlas"

@@ -13,15 +13,17 @@ import pytest
 
 pytest.importorskip("vllm")
 
-from test_vllm_scheduler import BLOCK, DT, Harness, model_dir, prog  # noqa: E402,F401
+import test_vllm_scheduler  # noqa: E402
+from test_vllm_scheduler import BLOCK, DT, Harness, prog  # noqa: E402
 
 from autellix.config import QueueConfig  # noqa: E402
 from autellix.program import Call, Program  # noqa: E402
 from autellix.sim import EngineConfig, SimConfig  # noqa: E402
-from autellix.sim.simulation import Simulation  # noqa: E402
 from autellix.sim.engine import SimEngine  # noqa: E402
+from autellix.sim.simulation import Simulation  # noqa: E402
 
 pytestmark = pytest.mark.vllm
+model_dir = test_vllm_scheduler.model_dir  # the tiny model fixture, requested by name below
 
 BOUNDS = [1.0, 2.0, 4.0, 8.0]
 PLAS = {"policy": "plas", "boundaries": BOUNDS, "beta": 100.0}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -98,7 +99,7 @@ def test_programs_are_valid_dags_with_stable_ids(name):
 def test_chains_carry_the_whole_history(name):
     for p in workload(name)[:50]:
         assert p.kind == "single" and p.depth() == len(p.calls)
-        for prev, c in zip(p.calls, p.calls[1:]):
+        for prev, c in pairwise(p.calls):
             assert c.shared_prompt_tokens == prev.prompt_tokens + prev.output_tokens
 
 
@@ -116,7 +117,8 @@ def test_mcts_fans_out_five_and_joins():
 def test_mixed_is_an_equal_interleaved_mix():
     programs = generate("mixed", 301, 2)
     counts = Counter(p.workload for p in programs)
-    assert set(counts) == {"chatbot", "react", "mcts"} and max(counts.values()) - min(counts.values()) <= 1
+    assert set(counts) == {"chatbot", "react", "mcts"}
+    assert max(counts.values()) - min(counts.values()) <= 1
     assert [p.workload for p in programs[:30]] != sorted(p.workload for p in programs[:30])
     with_swe = Counter(p.workload for p in generate("mixed", 40, 2, include_swe=True))
     assert with_swe == {"chatbot": 10, "react": 10, "mcts": 10, "swe": 10}

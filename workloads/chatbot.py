@@ -32,7 +32,8 @@ from .common import check_non_negative, check_positive, program_id, program_rngs
 from .distributions import int_lognormal
 
 NAME = "chatbot"
-DESCRIPTION = "ShareGPT-like conversations: chains, mean 6.7 turns (tail to 80), ~256 new / 277 out tokens"
+DESCRIPTION = ("ShareGPT-like conversations: chains, mean 6.7 turns (tail to 80), "
+               "~256 new / 277 out tokens")
 
 
 def generate(n: int, seed: int = 0, *, calls_mean: float = 6.66, calls_sigma: float = 1.0,
@@ -49,7 +50,8 @@ def generate(n: int, seed: int = 0, *, calls_mean: float = 6.66, calls_sigma: fl
         k = calls_dist.sample(rng)
         new = new_dist.sample(rng, k)
         out = out_dist.sample(rng, k)
-        think = (rng.exponential(think_time, k).clip(max=think_cap) if think_time > 0 else [0.0] * k)
+        think = (rng.exponential(think_time, k).clip(max=think_cap) if think_time > 0
+                 else [0.0] * k)
         calls, history = [], 0
         for t in range(k):
             calls.append(Call(id=f"t{t}", parents=(f"t{t - 1}",) if t else (),

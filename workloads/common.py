@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autellix.config import ConfigError
 from autellix.program import Call
 
 
@@ -14,7 +15,7 @@ def program_rngs(seed: int, n: int) -> list[np.random.Generator]:
     ``n=1000`` equal those of ``n=10``.
     """
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+        raise ConfigError(f"n must be >= 0, got {n}")
     return np.random.default_rng(seed).spawn(n)
 
 
@@ -25,13 +26,13 @@ def program_id(name: str, seed: int, i: int) -> str:
 def check_positive(**values: float) -> None:
     for key, v in values.items():
         if v is None or v <= 0:
-            raise ValueError(f"{key} must be > 0, got {v}")
+            raise ConfigError(f"{key} must be > 0, got {v}")
 
 
 def check_non_negative(**values: float) -> None:
     for key, v in values.items():
         if v is None or v < 0:
-            raise ValueError(f"{key} must be >= 0, got {v}")
+            raise ConfigError(f"{key} must be >= 0, got {v}")
 
 
 def context_chain(first: int, observations, outputs, delays,

@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from autellix.config import ConfigError
+
 
 def _phi(z: np.ndarray) -> np.ndarray:
     """Standard normal CDF, vectorised (Abramowitz & Stegun 7.1.26 erf, error < 1.5e-7)."""
@@ -74,9 +76,9 @@ def _clipped_pmf(mu: float, sigma: float, log_edges: np.ndarray) -> np.ndarray:
 def int_lognormal(mean: float, sigma: float, lo: int = 1, hi: int = 10**6) -> IntDist:
     """Clipped, rounded lognormal on ``[lo, hi]`` whose mean is exactly ``mean``."""
     if not lo <= mean <= hi:
-        raise ValueError(f"mean {mean} must lie within [lo={lo}, hi={hi}]")
+        raise ConfigError(f"mean {mean} must lie within [lo={lo}, hi={hi}]")
     if sigma <= 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
+        raise ConfigError(f"sigma must be > 0, got {sigma}")
     if lo == hi:
         return IntDist(np.array([lo]), np.array([1.0]))
     values, log_edges = np.arange(lo, hi + 1), _log_edges(lo, hi)

@@ -22,6 +22,7 @@ only a handful of programs at once. Tool delays between calls: lognormal, median
 
 from __future__ import annotations
 
+from autellix.config import ConfigError
 from autellix.program import Call, Program
 
 from .common import check_non_negative, check_positive, program_id, program_rngs
@@ -38,7 +39,7 @@ def generate(n: int, seed: int = 0, *, document_mean: float = 56_000.0, max_fano
     check_non_negative(follow_p=follow_p, tool_delay_median=tool_delay_median,
                        tool_delay_cap=tool_delay_cap)
     if max_fanout < 2:
-        raise ValueError(f"max_fanout must be >= 2, got {max_fanout}")
+        raise ConfigError(f"max_fanout must be >= 2, got {max_fanout}")
     doc = int_lognormal(document_mean, 0.4, 32_000, 100_000)
     plan, question = int_lognormal(200, 0.5, 16, 2000), int_lognormal(150, 0.5, 16, 2000)
     answer, result = int_lognormal(250, 0.6, 16, 4000), int_lognormal(300, 0.6, 16, 4000)

@@ -34,13 +34,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from autellix.config import ConfigError
 from autellix.program import Call, Program
 
 from .common import check_non_negative, check_positive, program_id, program_rngs
 from .distributions import int_lognormal, lognormal_seconds
 
 NAME = "mcts"
-DESCRIPTION = "LATS-like tree search DAGs: fan-out 5 with joins, mean 160 calls, ~467 prompt / 73 out"
+DESCRIPTION = ("LATS-like tree search DAGs: fan-out 5 with joins, mean 160 calls, "
+               "~467 prompt / 73 out")
 
 ROLE_OUTPUT = {"E": 80.0, "G": 95.0, "V": 40.0, "J": 120.0}
 GENERATE_NEW, VALUE_NEW, JOIN_NEW = 20.0, 60.0, 40.0
@@ -61,10 +63,12 @@ def base_context_mean(calls_mean: float, fanout: int, max_iterations: int, depth
                       prompt_mean: float, output_mean: float, step_mean: float) -> float:
     """Mean of ``B`` that makes the expected total prompt per call ``prompt_mean``."""
     f, o = fanout, _output_means(output_mean, fanout)
-    extra = (2 * f * (o["E"] + GENERATE_NEW) + 2 * f * o["G"] + f * VALUE_NEW + JOIN_NEW) / (2 + 2 * f)
+    extra = ((2 * f * (o["E"] + GENERATE_NEW) + 2 * f * o["G"] + f * VALUE_NEW + JOIN_NEW)
+             / (2 + 2 * f))
     iters = _iteration_dist(calls_mean, fanout, max_iterations)
     cap = depth_limit - 1
-    depth_sum = iters.expect(lambda n: np.array([sum(min(i, cap) / 2 for i in range(int(k))) for k in n]))
+    depth_sum = iters.expect(
+        lambda n: np.array([sum(min(i, cap) / 2 for i in range(int(k))) for k in n]))
     return prompt_mean - extra - step_mean * depth_sum / iters.mean
 
 
@@ -77,17 +81,19 @@ def generate(n: int, seed: int = 0, *, calls_mean: float = 159.71, fanout: int =
                    depth_limit=depth_limit, prompt_mean=prompt_mean, output_mean=output_mean)
     check_non_negative(step_mean=step_mean, tool_delay_median=tool_delay_median)
     if not 2 + 2 * fanout <= calls_mean <= (2 + 2 * fanout) * max_iterations:
-        raise ValueError(f"mcts: calls_mean={calls_mean} must lie between one iteration "
-                         f"({2 + 2 * fanout} calls) and max_iterations={max_iterations} iterations")
+        raise ConfigError(f"mcts: calls_mean={calls_mean} must lie between one iteration "
+                          f"({2 + 2 * fanout} calls) and "
+                          f"max_iterations={max_iterations} iterations")
     base_mean = base_context_mean(calls_mean, fanout, max_iterations, depth_limit,
                                   prompt_mean, output_mean, step_mean)
     if base_mean < 16:
-        raise ValueError(f"mcts: prompt_mean={prompt_mean} leaves no room for a base context "
-                         f"({base_mean:.0f} tokens); raise prompt_mean or lower step_mean")
+        raise ConfigError(f"mcts: prompt_mean={prompt_mean} leaves no room for a base context "
+                          f"({base_mean:.0f} tokens); raise prompt_mean or lower step_mean")
     iters_dist = _iteration_dist(calls_mean, fanout, max_iterations)
     base_dist = int_lognormal(base_mean, 0.3, 8, 8192)
     step_dist = int_lognormal(step_mean, 0.5, 1, 2048) if step_mean > 0 else None
-    out_dist = {k: int_lognormal(m, 0.5, 1, 1024) for k, m in _output_means(output_mean, fanout).items()}
+    out_dist = {k: int_lognormal(m, 0.5, 1, 1024)
+                for k, m in _output_means(output_mean, fanout).items()}
     new_dist = {k: int_lognormal(m, 0.3, 1, 1024)
                 for k, m in (("G", GENERATE_NEW), ("V", VALUE_NEW), ("J", JOIN_NEW))}
     programs = []

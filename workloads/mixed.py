@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from autellix.config import ConfigError
 from autellix.program import Program
 
 from . import chatbot, mcts, react, swe
 from .common import program_id
 
 NAME = "mixed"
-DESCRIPTION = "Equal interleaved mix of chatbot, react and mcts (optionally swe), as in the paper's Mixed"
+DESCRIPTION = ("Equal interleaved mix of chatbot, react and mcts (optionally swe), "
+               "as in the paper's Mixed")
 
 COMPONENTS = {"chatbot": chatbot.generate, "react": react.generate, "mcts": mcts.generate}
 
@@ -29,13 +31,13 @@ COMPONENTS = {"chatbot": chatbot.generate, "react": react.generate, "mcts": mcts
 def generate(n: int, seed: int = 0, *, include_swe: bool = False,
              component_params: dict[str, dict] | None = None) -> list[Program]:
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+        raise ConfigError(f"n must be >= 0, got {n}")
     parts = dict(COMPONENTS, swe=swe.generate) if include_swe else dict(COMPONENTS)
     params = component_params or {}
     unknown = set(params) - set(parts)
     if unknown:
-        raise ValueError(f"mixed: component_params names unknown components {sorted(unknown)}; "
-                         f"choose from {sorted(parts)}")
+        raise ConfigError(f"mixed: component_params names unknown components {sorted(unknown)}; "
+                          f"choose from {sorted(parts)}")
     rng = np.random.default_rng(seed)
     names = sorted(parts)
     counts = {k: n // len(names) for k in names}

@@ -27,13 +27,15 @@ Sources (``shared/reference/workloads.md`` §1, §3; paper §6.1):
 
 from __future__ import annotations
 
+from autellix.config import ConfigError
 from autellix.program import Program
 
 from .common import check_non_negative, check_positive, context_chain, program_id, program_rngs
 from .distributions import int_lognormal, lognormal_seconds
 
 NAME = "react"
-DESCRIPTION = "BFCL-like tool loops: chains, mean 10.8 calls (tail to 70), ~735 prompt / 34 out, tool delays"
+DESCRIPTION = ("BFCL-like tool loops: chains, mean 10.8 calls (tail to 70), "
+               "~735 prompt / 34 out, tool delays")
 
 
 def base_context_mean(calls_mean: float, calls_sigma: float, max_calls: int,
@@ -55,10 +57,10 @@ def generate(n: int, seed: int = 0, *, calls_mean: float = 10.75, calls_sigma: f
     base_mean = base_context_mean(calls_mean, calls_sigma, max_calls, prompt_mean,
                                   output_mean, observation_mean)
     if base_mean < 32:
-        raise ValueError(f"react: prompt_mean={prompt_mean} is too small for the history that "
-                         f"calls_mean={calls_mean} and observation/output sizes build up "
-                         f"(base context would be {base_mean:.0f} tokens); raise prompt_mean or "
-                         "lower calls_mean/observation_mean")
+        raise ConfigError(f"react: prompt_mean={prompt_mean} is too small for the history that "
+                          f"calls_mean={calls_mean} and observation/output sizes build up "
+                          f"(base context would be {base_mean:.0f} tokens); raise prompt_mean or "
+                          "lower calls_mean/observation_mean")
     calls_dist = int_lognormal(calls_mean, calls_sigma, 1, int(max_calls))
     base_dist = int_lognormal(base_mean, 0.35, 16, 8192)
     obs_dist = int_lognormal(observation_mean, 0.8, 1, 1024)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
+from autellix.config import ConfigError
 from autellix.program import Program
 
 from . import chatbot, longctx, mcts, mixed, react, swe
@@ -16,15 +17,18 @@ DESCRIPTIONS: dict[str, str] = {m.NAME: m.DESCRIPTION for m in _MODULES}
 
 
 def generate(name: str, n: int, seed: int = 0, **params) -> list[Program]:
-    """Generate ``n`` programs of workload ``name``; same (name, n, seed, params) → same programs."""
+    """Generate ``n`` programs of workload ``name``.
+
+    The same (name, n, seed, params) always gives the same programs."""
     try:
         gen = GENERATORS[name]
     except KeyError:
-        raise ValueError(f"unknown workload {name!r}; choose from {', '.join(GENERATORS)}") from None
+        raise ConfigError(f"unknown workload {name!r}; "
+                          f"choose from {', '.join(GENERATORS)}") from None
     try:
         inspect.signature(gen).bind(n, seed, **params)
     except TypeError as e:
-        raise ValueError(f"{name}: bad parameter ({e})") from None
+        raise ConfigError(f"{name}: bad parameter ({e})") from None
     return gen(n, seed, **params)
 
 

@@ -35,7 +35,8 @@ from .common import check_non_negative, check_positive, context_chain, program_i
 from .distributions import int_lognormal, lognormal_seconds
 
 NAME = "swe"
-DESCRIPTION = "SWE-agent-like repair loops: chains, mean 26 calls (tail to 200), prompts growing to 10k+ tokens"
+DESCRIPTION = ("SWE-agent-like repair loops: chains, mean 26 calls (tail to 200), "
+               "prompts growing to 10k+ tokens")
 
 
 def expected_prompt_mean(calls_mean: float = 26.4, calls_sigma: float = 0.7, max_calls: int = 200,

@@ -163,7 +163,7 @@ def create_app(engine_urls, balancer: str = "autellix", *, clock=None, **setting
                 return await forward(state, scope, receive, send, kind)
         return await app(scope, receive, send)
 
-    gateway.state = app.state
+    gateway.state = app.state  # type: ignore[attr-defined]  # Guard's .state reaches it
     return Guard(gateway, api_keys=config.api_keys, max_body_bytes=config.max_body_bytes,
                  max_header_bytes=config.max_header_bytes)
 

@@ -37,9 +37,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autellix.balancer import BALANCERS
+from autellix.errors import AutellixError
 
 
-class GatewayConfigError(ValueError):
+class GatewayConfigError(AutellixError, ValueError):
     """A gateway setting is invalid. The message says what to change."""
 
 
@@ -74,7 +75,8 @@ class GatewayConfig:
             raise GatewayConfigError("give at least one engine URL (e.g. http://127.0.0.1:18500)")
         for u in urls:
             if not u.startswith(("http://", "https://")):
-                raise GatewayConfigError(f"engine URL must start with http:// or https://, got {u!r}")
+                raise GatewayConfigError("engine URL must start with http:// or https://, "
+                                         f"got {u!r}")
         if len(set(urls)) != len(urls):
             raise GatewayConfigError(f"engine URLs must be distinct, got {list(urls)}")
         if self.balancer not in BALANCERS:

@@ -138,6 +138,7 @@ async def _post(state: GatewayState, call: _Call, path: str, payload: bytes, hea
                 tokens: int) -> aiohttp.ClientResponse:
     """POST to the call's engine, moving to another engine while connects fail."""
     tried = {call.engine}
+    assert state.session is not None, "a call before GatewayState.start()"
     while True:
         try:
             return await state.session.post(state.engine_url(call.engine, path), data=payload,
@@ -183,7 +184,9 @@ async def forward(state: GatewayState, scope, receive, send, kind: str) -> None:
     up_headers["content-type"] = "application/json"
     up_headers["accept-encoding"] = "identity"  # bytes are relayed raw: no compression upstream
     payload = json.dumps(body, separators=(",", ":")).encode()
-    watch = _Watch(receive, asyncio.current_task())
+    task = asyncio.current_task()
+    assert task is not None  # the ASGI server runs each request as a task
+    watch = _Watch(receive, task)
     resp = None
     try:
         try:
@@ -220,7 +223,6 @@ async def forward(state: GatewayState, scope, receive, send, kind: str) -> None:
     except asyncio.CancelledError:
         if not watch.gone:
             raise
-        task = asyncio.current_task()
         if hasattr(task, "uncancel"):  # Python >= 3.11: we cancelled ourselves, the client left
             task.uncancel()
         if resp is not None:

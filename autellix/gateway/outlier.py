@@ -11,11 +11,11 @@ moves between three states, driven by the outcome of the calls sent to it:
   timed out, read timeout, dropped connection, an engine answer of 502/503/504), or
   as many consecutive failed ``/health`` probes. Call failures never eject the last
   admitted engine (a burst makes every engine time out at once); failed probes can.
-  It takes no call until its ejection ends. The ejection lasts ``base * 2**level`` seconds capped at ``max`` (Envoy grows it
-  linearly; doubling reaches the cap in a few steps with a small base), where
-  ``level`` counts earlier ejections and decays by one for each ``max`` seconds the
-  engine has served since it was last re-admitted, so a flapping engine stays out
-  longer and a recovered one is forgiven.
+  It takes no call until its ejection ends. The ejection lasts ``base * 2**level``
+  seconds capped at ``max`` (Envoy grows it linearly; doubling reaches the cap in a
+  few steps with a small base), where ``level`` counts earlier ejections and decays
+  by one for each ``max`` seconds the engine has served since it was last
+  re-admitted, so a flapping engine stays out longer and a recovered one is forgiven.
 * ``PROBING`` (half-open): the ejection is over; the engine takes exactly one *trial*
   call at a time. The trial's success re-admits it; its failure ejects it again, for
   longer. A passing ``/health`` never changes the state; failing ones eject.
@@ -38,6 +38,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from autellix.config import ConfigError
+
 
 class EngineHealth(enum.Enum):
     ADMITTED = "admitted"
@@ -54,12 +56,12 @@ class EjectionPolicy:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.eject_after, int) and self.eject_after >= 1):
-            raise ValueError(f"eject_after must be an integer >= 1, got {self.eject_after!r}")
+            raise ConfigError(f"eject_after must be an integer >= 1, got {self.eject_after!r}")
         if not (self.base > 0 and self.max >= self.base):
-            raise ValueError(f"ejection times need 0 < base <= max, got base={self.base!r} "
-                             f"max={self.max!r}")
+            raise ConfigError(f"ejection times need 0 < base <= max, got base={self.base!r} "
+                              f"max={self.max!r}")
         if not (isinstance(self.max_inflight, int) and self.max_inflight >= 1):
-            raise ValueError(f"max_inflight must be an integer >= 1, got {self.max_inflight!r}")
+            raise ConfigError(f"max_inflight must be an integer >= 1, got {self.max_inflight!r}")
 
 
 class OutlierDetector:

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 from fastapi.responses import JSONResponse
 
+from autellix.errors import AutellixError
+
 MAX_ID_LEN = 256
 
 
-class GatewayError(Exception):
+class GatewayError(AutellixError):
     """An error answered to the client as ``{"error": {message, type, code, param}}``."""
 
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
@@ -47,7 +49,8 @@ async def send_json(send, status: int, obj, headers=()) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def bad_request(message: str, param: str | None = None, code: str = "invalid_value") -> GatewayError:
+def bad_request(message: str, param: str | None = None,
+                code: str = "invalid_value") -> GatewayError:
     return GatewayError(400, message, "invalid_request_error", code, param)
 
 
@@ -225,7 +228,7 @@ def identify(headers, body: dict, call_id: str, program_header: str = "x-autelli
     candidates = ((session, "session_id"), (headers.get("x-session-id"), "x-session-id"),
                   (headers.get("x-gateway-inference-fairness-id"),
                    "x-gateway-inference-fairness-id"), (user, "user"))
-    for (value, what), source in zip(candidates, IDENTITY_PRECEDENCE[2:]):
+    for (value, what), source in zip(candidates, IDENTITY_PRECEDENCE[2:], strict=True):
         if value is not None:
             return Identity(check_id(value, what), thread, False, source)
     return Identity(f"call-{call_id}", thread, True)

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import aiohttp
@@ -163,6 +164,7 @@ class GatewayState:
     async def probe(self, i: int) -> bool:
         e = self.engines[i]
         try:
+            assert self.client is not None, "probe() before start()"
             r = await self.client.get(f"{e.url}/health", timeout=self.config.health_timeout)
             ok = r.status_code == 200
             reason = f"/health answered {r.status_code}"
@@ -203,7 +205,7 @@ class GatewayState:
             return None
         return {"id": pid, "service": e.service, "wait": e.wait, "calls": e.calls_done}
 
-    def choose(self, pid: str, tokens: int, exclude: set[int] = frozenset()) -> int:
+    def choose(self, pid: str, tokens: int, exclude: AbstractSet[int] = frozenset()) -> int:
         """Engine index for a call; raises a 503 :class:`GatewayError` when none can take it."""
         loads = [e.inflight for e in self.engines]
         out = self.unavailable()

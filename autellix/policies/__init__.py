@@ -5,6 +5,7 @@ and feeds the CLI's choices. ``REAL_ENGINE_POLICIES`` are those a live server ca
 run in the plug-in (``srpt`` needs to know the future; ``program-priority``
 is stock vLLM's priority scheduling, run as the ``vllm-priority`` engine arm)."""
 
+from autellix.config import ConfigError
 from autellix.policies.atlas import ATLAS
 from autellix.policies.base import Policy
 from autellix.policies.fcfs import FCFS
@@ -23,7 +24,7 @@ def get_policy(name: str) -> Policy:
     try:
         return POLICIES[name]
     except KeyError:
-        raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICIES)}") from None
+        raise ConfigError(f"unknown policy {name!r}; choose one of {', '.join(POLICIES)}") from None
 
 
 __all__ = ["Policy", "POLICIES", "REAL_ENGINE_POLICIES", "get_policy"]

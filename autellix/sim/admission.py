@@ -17,13 +17,28 @@ engine (:class:`autellix.sim.engine.SimEngine`) holds the state these methods us
 
 from __future__ import annotations
 
-from autellix.mlq import CallState
-from autellix.sim.block_pool import cdiv
-from autellix.sim.call import SimCall
+from autellix.mlq import CallState, MultiLevelQueue
+from autellix.sim.block_pool import BlockPool, cdiv
+from autellix.sim.call import EngineStats, SimCall
+from autellix.sim.costmodel import CostModel
+from autellix.sim.sim_config import EngineConfig
 
 
 class Admission:
-    """The batch-membership half of :class:`~autellix.sim.engine.SimEngine`."""
+    """The batch-membership half of :class:`~autellix.sim.engine.SimEngine`, which
+    sets the state declared here."""
+
+    cfg: EngineConfig
+    cost: CostModel
+    mlq: MultiLevelQueue
+    kv: BlockPool
+    stats: EngineStats
+    calls: dict[str, SimCall]    # every call on the engine
+    running: dict[str, SimCall]  # the batch
+    B: int                       # tokens per KV block
+    _cap: int                    # prompt tokens one step may compute for a call
+    _dirty: bool
+    _admits: int
 
     def _decide(self, now: float) -> float:
         cfg, kv, running = self.cfg, self.kv, self.running

@@ -23,6 +23,8 @@ import operator
 from collections import OrderedDict, deque
 from itertools import compress, count, islice, repeat, starmap
 
+from autellix.config import ConfigError
+
 
 def cdiv(a: int, b: int) -> int:
     """Ceiling division: blocks needed for ``a`` tokens of ``b`` per block."""
@@ -39,7 +41,7 @@ _inc = (1).__add__
 class BlockPool:
     def __init__(self, total_blocks: int, block_size: int, prefix_caching: bool = True):
         if total_blocks < 1 or block_size < 1:
-            raise ValueError("total_blocks and block_size must be >= 1")
+            raise ConfigError("total_blocks and block_size must be >= 1")
         self.total = total_blocks
         self.block_size = block_size
         self.prefix_caching = prefix_caching
@@ -86,7 +88,7 @@ class BlockPool:
         if revived:
             _drain(map(self.cached.pop, revived))
             self.used += len(revived)
-        ref.update(zip(hs, map(_inc, map(ref.__getitem__, hs))))
+        ref.update(zip(hs, map(_inc, map(ref.__getitem__, hs)), strict=True))
 
     def allocate(self, n: int) -> bool:
         """Take ``n`` private blocks, evicting LRU cached blocks if needed."""
@@ -138,7 +140,7 @@ class BlockPool:
         ref = self.ref
         hs = hashes[:n_hashed]
         left = list(map(operator.sub, map(ref.__getitem__, hs), repeat(1)))
-        ref.update(zip(hs, left))
+        ref.update(zip(hs, left, strict=True))
         gone = list(compress(hs, map(operator.not_, left)))
         if gone:
             self.cached.update(dict.fromkeys(gone))

@@ -13,6 +13,7 @@ calls queue, and queueing is what scheduling can change.
 
 from __future__ import annotations
 
+from autellix.config import ConfigError
 from autellix.sim.costmodel import CostModel, load_profile
 from autellix.sim.sim_config import SimConfig
 
@@ -21,7 +22,7 @@ def mean_work(programs, cfg: SimConfig) -> float:
     cost = CostModel(load_profile(cfg.engine.profile))
     calls = [c for p in programs for c in p.calls]
     if not calls:
-        raise ValueError("no calls")
+        raise ConfigError("no calls")
     s = cfg.engine.max_num_seqs
     ctx = sum(c.prompt_tokens + c.output_tokens / 2 for c in calls) / len(calls)
     per_decode = cost.step_seconds([], s, int(s * ctx), s) / s
@@ -38,5 +39,5 @@ def estimate_capacity(programs, cfg: SimConfig) -> float:
 
 def rate_for_load(programs, cfg: SimConfig, load: float) -> float:
     if not load > 0:
-        raise ValueError("load must be > 0")
+        raise ConfigError("load must be > 0")
     return load * estimate_capacity(programs, cfg)

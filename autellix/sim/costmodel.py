@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from autellix.config import ConfigError
+
 PROFILE_DIR = "profiles"
 
 
@@ -43,14 +45,15 @@ class Profile:
     raw: dict
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Profile":
+    def from_dict(cls, d: dict) -> Profile:
         t = d["linear_ms_table"]
         return cls(name=d["name"], gpu=d["gpu"], model=d["model"],
                    table_tokens=tuple(t["tokens"]), table_ms=tuple(t["ms"]),
                    fit_a=d["linear_ms_fit"]["a"], fit_b=d["linear_ms_fit"]["b"],
                    c_dec=d["c_dec_ms_per_ctx_token"], c_pf=d["c_pf_ms_per_e_s"],
                    lm_head_ms=d["lm_head_ms"],
-                   lm_head_ms_per_token=d.get("lm_head_ms_per_token", 0.0), overhead_ms=d["overhead_ms"],
+                   lm_head_ms_per_token=d.get("lm_head_ms_per_token", 0.0),
+                   overhead_ms=d["overhead_ms"],
                    kv_bytes_per_token=int(d["kv_bytes_per_token"]),
                    kv_capacity_tokens=int(d["kv_capacity_tokens"]),
                    swap_gb_per_s=float(d["swap_gb_per_s"]), raw=d)
@@ -65,9 +68,9 @@ def load_profile(name_or_path: str) -> Profile:
     p = Path(name_or_path)
     if p.suffix == ".json" and p.is_file():
         return Profile.from_dict(json.loads(p.read_text()))
-    f = resources.files("autellix.sim").joinpath(PROFILE_DIR, f"{name_or_path}.json")
+    f = resources.files("autellix.sim") / PROFILE_DIR / f"{name_or_path}.json"
     if not f.is_file():
-        raise ValueError(f"unknown cost profile {name_or_path!r}; choose one of "
+        raise ConfigError(f"unknown cost profile {name_or_path!r}; choose one of "
                          f"{', '.join(list_profiles())} or give a .json file")
     return Profile.from_dict(json.loads(f.read_text()))
 

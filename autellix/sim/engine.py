@@ -118,7 +118,7 @@ class SimEngine(Admission):
         ids = []
         counts = []
         B = self.B
-        for c, t in zip(step.calls, step.tokens):
+        for c, t in zip(step.calls, step.tokens, strict=True):
             if t == 0 or c.key not in self.running:
                 continue
             if run:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from enum import IntEnum
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from autellix.program import Program
 
@@ -38,7 +38,7 @@ class Arrival(NamedTuple):
     program: Program
 
 
-Payload = Union[StepEnd, Issue, Arrival]
+Payload = StepEnd | Issue | Arrival
 
 
 class Event(NamedTuple):

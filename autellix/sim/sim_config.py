@@ -42,7 +42,8 @@ class EngineConfig:
         if self.kv_capacity_tokens is not None and self.kv_capacity_tokens < self.block_size:
             raise ConfigError("kv_capacity_tokens must hold at least one block")
         if self.preemption not in PREEMPTION_MODES:
-            raise ConfigError(f"preemption must be one of {PREEMPTION_MODES}, got {self.preemption!r}")
+            raise ConfigError(f"preemption must be one of {PREEMPTION_MODES}, "
+                              f"got {self.preemption!r}")
         if self.schedule_interval < 1:
             raise ConfigError("schedule_interval must be >= 1 (steps between scheduler runs)")
 

@@ -30,9 +30,9 @@ from autellix.mlq import MultiLevelQueue
 from autellix.policies import get_policy
 from autellix.process_table import ProcessTable
 from autellix.program import Program
-from autellix.sim.costmodel import CostModel, load_profile
 from autellix.sim.block_pool import cdiv
 from autellix.sim.call import EngineStats, SimCall
+from autellix.sim.costmodel import CostModel, load_profile
 from autellix.sim.engine import SimEngine
 from autellix.sim.events import Arrival, EventKind, EventQueue, Issue, StepEnd
 from autellix.sim.sim_config import SimConfig
@@ -56,7 +56,8 @@ class SimResult:
             "utilization": busy / (self.sim_time * len(self.engines)) if self.sim_time else 0.0,
             "preemptions": sum(e.preemptions for e in self.engines),
             "swapped_bytes": sum(e.swapped_bytes for e in self.engines),
-            "prefix_hit_rate": sum(e.cached_tokens for e in self.engines) / prompt if prompt else 0.0,
+            "prefix_hit_rate": (sum(e.cached_tokens for e in self.engines) / prompt
+                                if prompt else 0.0),
             "steps": sum(e.steps for e in self.engines),
             # no wall time here: a summary is a pure function of programs and config, so a
             # sweep run serially, in worker processes or on Ray writes identical files
@@ -117,23 +118,23 @@ class Simulation:
     def run(self, progress=None) -> SimResult:
         t0 = _time.perf_counter()
         events = self.events
-        for p, a in zip(self.programs, self.arrivals):
+        for p, a in zip(self.programs, self.arrivals, strict=True):
             events.push(a, EventKind.ARRIVAL, Arrival(p))
         limit = self.cfg.max_sim_time
         while events:
             ev = events.pop()
-            t, kind, payload = ev.time, ev.kind, ev.payload
+            t, payload = ev.time, ev.payload
             if limit is not None and t > limit:
                 self.now = limit
                 late = [e.payload.program for e in [ev, *events.drain()]
-                        if e.kind is EventKind.ARRIVAL]
+                        if isinstance(e.payload, Arrival)]
                 self._abort_all(limit, late)
                 break
             self.now = t
-            if kind is EventKind.STEP_END:
+            if isinstance(payload, StepEnd):  # the kind orders events; the payload says which
                 if payload.version == self._step_ver[payload.engine]:
                     self._on_step_end(payload.engine, t)
-            elif kind is EventKind.ISSUE:
+            elif isinstance(payload, Issue):
                 self._issue(payload.program_id, payload.call_id, t)
             else:
                 self._arrive(payload.program, t)
@@ -147,7 +148,8 @@ class Simulation:
         st = _ProgState(program=p, arrival=now, pending={c.id: len(c.parents) for c in p.calls},
                         children=p.children())
         if self.policy.clairvoyant:
-            st.remaining_work = sum(self.cost.single_call_seconds(c.new_prompt_tokens, c.output_tokens)
+            work = self.cost.single_call_seconds
+            st.remaining_work = sum(work(c.new_prompt_tokens, c.output_tokens)
                                     for c in p.calls)
         self._state[p.id] = st
         for c in p.calls:
@@ -216,6 +218,7 @@ class Simulation:
     def _on_step_end(self, idx: int, now: float) -> None:
         eng = self.engines[idx]
         step, self._steps[idx] = self._steps[idx], None
+        assert step is not None, "a step ended that was never started"
         for c in eng.update(step, now):
             self._complete(eng, c, now)
         if self.cfg.check_invariants:
@@ -234,7 +237,8 @@ class Simulation:
         st.active -= 1
         call = st.program.call(cid)
         if self.policy.clairvoyant:
-            st.remaining_work -= self.cost.single_call_seconds(call.new_prompt_tokens, call.output_tokens)
+            st.remaining_work -= self.cost.single_call_seconds(call.new_prompt_tokens,
+                                                               call.output_tokens)
         if not st.failed:
             for child in st.children[cid]:
                 st.pending[child] -= 1
@@ -254,7 +258,8 @@ class Simulation:
             for c in p.calls:
                 if c.id not in issued:
                     rec = CallRecord(p.id, c.id, now, now, c.prompt_tokens, c.output_tokens,
-                                     status="aborted", error="an earlier call of the program failed")
+                                     status="aborted",
+                                     error="an earlier call of the program failed")
                     self._calls.append(rec)
                     st.records.append(rec)
         self._done_programs.append(program_record(p, st.records, st.arrival))

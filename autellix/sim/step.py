@@ -70,7 +70,8 @@ def assign_whole_prefills(batch: list[SimCall], budget: int, block: int, cost,
     computes whole prompts, in queue order, while they fit the token budget (the
     first one always runs, as 0.6.1 requires the budget to hold any prompt)."""
     tokens = [0] * len(batch)
-    chunks, used, n_samp = [], 0, 0
+    chunks: list[tuple[int, int]] = []
+    used = n_samp = 0
     order = sorted((i for i, c in enumerate(batch) if c.seq_len - c.computed > 1),
                    key=lambda i: rank(batch[i].key))
     for i in order:

@@ -63,7 +63,8 @@ class AutellixEngineConfig:
                               "(simulation only); a real engine can run "
                               f"{', '.join(REAL_ENGINE_POLICIES)}")
         if self.boundaries is not None:
-            if isinstance(self.boundaries, (str, bytes)) or not hasattr(self.boundaries, "__iter__"):
+            if (isinstance(self.boundaries, (str, bytes))
+                    or not hasattr(self.boundaries, "__iter__")):
                 raise ConfigError("autellix.boundaries must be a list of numbers or null, got "
                                   f"{self.boundaries!r}")
             object.__setattr__(self, "boundaries", tuple(self.boundaries))
@@ -75,7 +76,8 @@ class AutellixEngineConfig:
             object.__setattr__(self, "quanta", tuple(self.quanta))
         for name in ("beta", "starvation_floor", "table_ttl", "expire_interval"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                    or v <= 0):
                 raise ConfigError(f"autellix.{name} must be a positive number, got {v!r}")
         for name in ("schedule_interval", "table_max_entries"):
             v = getattr(self, name)
@@ -83,7 +85,8 @@ class AutellixEngineConfig:
                 raise ConfigError(f"autellix.{name} must be an integer >= 1, got {v!r}")
         for name in ("starvation", "preempt"):
             if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"autellix.{name} must be true or false, got {getattr(self, name)!r}")
+                raise ConfigError(f"autellix.{name} must be true or false, "
+                                  f"got {getattr(self, name)!r}")
         try:
             self.queue_config()  # validates boundaries/quanta/beta/floor
         except (TypeError, ValueError) as e:
@@ -103,7 +106,8 @@ class AutellixEngineConfig:
         if d is None:
             return cls()
         if not isinstance(d, dict):
-            raise ConfigError(f"additional_config[{CONFIG_KEY!r}] must be a JSON object, got {d!r:.100}")
+            raise ConfigError(f"additional_config[{CONFIG_KEY!r}] must be a JSON object, "
+                              f"got {d!r:.100}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

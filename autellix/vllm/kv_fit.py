@@ -41,7 +41,8 @@ def admission_blocks(sched, request) -> int:
 
 def step_tokens(sched, request) -> int:
     """Tokens vLLM will schedule for a running request this step (before budget cuts)."""
-    left = request.num_tokens_with_spec + request.num_output_placeholders - request.num_computed_tokens
+    left = (request.num_tokens_with_spec + request.num_output_placeholders
+            - request.num_computed_tokens)
     return max(0, min(left, sched.max_num_scheduled_tokens))
 
 

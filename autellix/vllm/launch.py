@@ -44,9 +44,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autellix.config import ConfigError
+from autellix.errors import EngineError
 from autellix.vllm import ASYNC_SCHEDULER_CLS, SCHEDULER_CLS
 
 TINY_MAX_MODEL_LEN = 32768
@@ -86,12 +89,13 @@ class EngineProcess:
         return self.proc.poll() is None
 
     def wait_healthy(self, timeout: float = 180) -> None:
-        """Block until ``GET /health`` answers 200; raise ``RuntimeError`` if it dies or times out."""
+        """Block until ``GET /health`` answers 200; ``EngineError`` if it dies or times out."""
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"engine on port {self.port} exited with code "
-                                   f"{self.proc.returncode} (log {self.log_path}):\n{self.log_tail()}")
+                raise EngineError(f"engine on port {self.port} exited with code "
+                                  f"{self.proc.returncode} (log {self.log_path}):\n"
+                                  f"{self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
                     if r.status == 200:
@@ -99,8 +103,8 @@ class EngineProcess:
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"engine on port {self.port} not healthy after {timeout:.0f} s "
-                                   f"(log {self.log_path}):\n{self.log_tail()}")
+                raise EngineError(f"engine on port {self.port} not healthy after {timeout:.0f} s "
+                                  f"(log {self.log_path}):\n{self.log_tail()}")
             time.sleep(0.25)
 
     def stop(self, timeout: float = 20) -> None:
@@ -161,11 +165,11 @@ def build_command(*, port: int, policy: str, model: str | None, max_num_seqs: in
     valid = engine_policies()
     if policy not in valid:
         if policy == "srpt":
-            raise ValueError("policy 'srpt' needs to know the future (simulation only); "
-                             f"a real engine can run {', '.join(valid)}")
-        raise ValueError(f"unknown engine policy {policy!r}; choose one of {', '.join(valid)}")
+            raise ConfigError("policy 'srpt' needs to know the future (simulation only); "
+                              f"a real engine can run {', '.join(valid)}")
+        raise ConfigError(f"unknown engine policy {policy!r}; choose one of {', '.join(valid)}")
     if vllm_policy not in (None, "priority", "fcfs"):
-        raise ValueError(f"vllm_policy must be 'priority' or 'fcfs', got {vllm_policy!r}")
+        raise ConfigError(f"vllm_policy must be 'priority' or 'fcfs', got {vllm_policy!r}")
     if model is None:
         from autellix.vllm.tiny_model import ensure_tiny_model
 
@@ -184,7 +188,7 @@ def build_command(*, port: int, policy: str, model: str | None, max_num_seqs: in
         cmd += ["--max-model-len", str(int(max_model_len))]
     if policy in STOCK_POLICIES:
         if queue:
-            raise ValueError(f"queue settings need an autellix policy, not {policy!r}")
+            raise ConfigError(f"queue settings need an autellix policy, not {policy!r}")
         cmd += ["--scheduling-policy", vllm_policy or STOCK_POLICIES[policy]]
     else:
         cfg = AutellixEngineConfig.from_dict({**(queue or {}), "policy": policy})  # validate now
@@ -212,17 +216,20 @@ def launch_engines(n: int, *, policy: str = "plas", model: str | None = None,
                    base_port: int = 18500, max_num_seqs: int = 8, max_model_len: int | None = None,
                    kv_cache_bytes: int = 256 << 20, served_model_name: str = "tiny",
                    queue: dict | None = None, vllm_policy: str | None = None,
-                   extra_args: list[str] = (), log_dir=None, wait: bool = True,
+                   extra_args: Sequence[str] = (), log_dir=None, wait: bool = True,
                    async_scheduler: bool = False, timeout: float = 180) -> list[EngineProcess]:
-    """Start ``n`` engines on ports ``base_port .. base_port + n - 1``; optionally wait for health."""
+    """Start ``n`` engines on ports ``base_port .. base_port + n - 1``; optionally wait for
+    health."""
     if n < 1:
-        raise ValueError("need at least one engine")
+        raise ConfigError("need at least one engine")
     ports = [base_port + i for i in range(n)]
     busy = [p for p in ports if not _port_free(p)]
     if busy:
-        raise RuntimeError(f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 already in use; "
-                           "pick another base port")
-    log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="autellix-engines-"))
+        raise EngineError(f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 already in use; "
+                          "pick another base port")
+    if log_dir is None:
+        log_dir = tempfile.mkdtemp(prefix="autellix-engines-")
+    log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **OFFLINE_ENV}
     env.setdefault("OMP_NUM_THREADS", str(omp_threads(n)))

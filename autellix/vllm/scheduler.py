@@ -49,6 +49,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
 
 from vllm.v1.core.sched.async_scheduler import AsyncScheduler
 from vllm.v1.core.sched.request_queue import SchedulingPolicy
@@ -71,8 +72,35 @@ logger = logging.getLogger("vllm.autellix")  # under vLLM's log handler
 _ADMISSIBLE = (RequestStatus.WAITING, RequestStatus.PREEMPTED)
 _MAX_INFLIGHT_STEPS = 16  # schedule() outputs awaiting update_from_output (async: 2)
 
+if TYPE_CHECKING:
+    from vllm.v1.request import Request
 
-class AutellixSchedulerMixin:
+    class _SchedulerHost:
+        """What the mixin uses of its host class, vLLM 0.32's ``Scheduler`` (for mypy only;
+        at run time the mixin's base is ``object`` and the host comes next in the MRO)."""
+
+        policy: SchedulingPolicy
+        requests: dict[str, Request]
+        running: list[Request]
+        waiting: Any  # vLLM's request queue; a PositionQueue when the policy reorders
+        kv_holding_waiting: Any
+        kv_cache_manager: Any
+        max_num_running_reqs: int
+        max_num_scheduled_tokens: int
+        num_waiting_for_streaming_input: int
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+        def add_request(self, request: Request) -> None: ...
+        def schedule(self, *args: Any, **kwargs: Any) -> Any: ...
+        def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any: ...
+        def _free_request(self, request: Request, *args: Any, **kwargs: Any) -> Any: ...
+        def _preempt_request(self, request: Request, timestamp: float) -> None: ...
+        def _request_blocks_can_be_freed(self, request: Request) -> bool: ...
+else:
+    _SchedulerHost = object
+
+
+class AutellixSchedulerMixin(_SchedulerHost):
     """Policy glue shared by the synchronous and the async vLLM scheduler."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -117,8 +145,8 @@ class AutellixSchedulerMixin:
                                    getattr(request, "session_id", None))
             now = self.autellix_clock()
             if meta.program_service is not None:
-                entry = self.mlq.table.entry(meta.program_id, now)
-                entry.service = max(entry.service, meta.program_service)
+                program = self.mlq.table.entry(meta.program_id, now)
+                program.service = max(program.service, meta.program_service)
             entry = self.mlq.add(rid, meta.program_id, now)
             self.autellix_stats["calls"] += 1
             if self._ax_steplog is not None:
@@ -183,7 +211,8 @@ class AutellixSchedulerMixin:
         policy = mlq.policy
         cap = getattr(self, "max_num_active_reqs", self.max_num_running_reqs)
         seats = cap - len(self.running) - self.num_waiting_for_streaming_input
-        free = budget = None  # computed on first use
+        free: int | None = None  # free blocks and token budget, computed on first use
+        budget: int | None = None
         victims = list(self.running)  # best first
         evict = []
         for head in self._ax_heads():
@@ -192,7 +221,7 @@ class AutellixSchedulerMixin:
             head_class = eviction_class(mlq.get(head.request_id), policy)
             if seats <= 0 and not self._ax_any_victim(head, head_class, victims):
                 break  # a full engine with nobody this head may evict: the common case
-            if free is None:
+            if free is None or budget is None:  # both or neither
                 free = self.kv_cache_manager.block_pool.get_num_free_blocks()
                 budget = self.max_num_scheduled_tokens
                 for r in self.running:

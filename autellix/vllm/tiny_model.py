@@ -23,7 +23,8 @@ from pathlib import Path
 
 VERSION = 2  # bump when the files below change, to rebuild cached copies
 MAX_POSITIONS = 131072  # room for any context a replayed agent trace asks for (128k)
-DEFAULT_DIR = Path(f"~/.cache/autellix/tiny-llama-v{VERSION}")  # versioned: old checkouts keep theirs
+# versioned: old checkouts keep theirs
+DEFAULT_DIR = Path(f"~/.cache/autellix/tiny-llama-v{VERSION}")
 _MARKER = "autellix-tiny-model.json"
 
 _SPECIAL = ("<s>", "</s>", "<pad>")

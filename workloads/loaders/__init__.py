@@ -11,14 +11,17 @@ limit=None, **kw)`` dispatches on ``kind``:
 * ``programs``  an autellix workload JSONL (``save_programs`` output)
 
 Malformed input raises :class:`autellix.program.TraceError` naming the file
-and what is wrong.
+and what is wrong; an option the loader does not take, or of the wrong type,
+raises :class:`autellix.config.ConfigError` before the file is read.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 
+from autellix.config import ConfigError
 from autellix.program import Program, TraceError, load_programs
 
 from .bailian import load_bailian
@@ -48,14 +51,35 @@ DESCRIPTIONS = {
 }
 
 
-def load(kind: str, path: str | Path, tokenizer=None, limit: int | None = None, **kw) -> list[Program]:
+def load(kind: str, path: str | Path, tokenizer=None, limit: int | None = None,
+         **kw) -> list[Program]:
     try:
         loader = LOADERS[kind]
     except KeyError:
-        raise TraceError(f"unknown loader kind {kind!r}; choose from {', '.join(LOADERS)}") from None
+        raise TraceError(f"unknown loader kind {kind!r}; "
+                         f"choose from {', '.join(LOADERS)}") from None
     if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
+        raise ConfigError(f"limit must be >= 1, got {limit}")
+    _check_options(kind, loader, path, tokenizer, limit, kw)
     return loader(path, tokenizer=tokenizer, limit=limit, **kw)
+
+
+def _check_options(kind: str, loader, path, tokenizer, limit, kw: dict) -> None:
+    """A :class:`ConfigError` for an option the loader does not take, or one whose value
+    is not of its default's type (an int, a number or a string), before anything runs."""
+    sig = inspect.signature(loader)
+    try:
+        sig.bind(path, tokenizer=tokenizer, limit=limit, **kw)
+    except TypeError as e:
+        raise ConfigError(f"{kind}: bad option ({e})") from None
+    for key, value in kw.items():
+        default = sig.parameters[key].default
+        if isinstance(default, bool) or default is None or default is inspect.Parameter.empty:
+            continue
+        kinds = {int: (int,), float: (int, float), str: (str,)}.get(type(default))
+        if kinds and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise ConfigError(f"{kind}: bad option ({key} must be {type(default).__name__}, "
+                              f"got {value!r})")
 
 
 __all__ = ["LOADERS", "DESCRIPTIONS", "load", "load_sharegpt", "load_bfcl", "load_swe_agent",

@@ -67,7 +67,8 @@ def bfcl_files(category: str = "multi_turn_base", data_dir: Path | None = None) 
     """Paths of one category's questions, answers and function docs (newest version)."""
     data = data_dir or find_bfcl_data()
     if data is None:
-        raise TraceError("bfcl-eval is not installed (pip install bfcl-eval) and no data_dir was given")
+        raise TraceError("bfcl-eval is not installed (pip install bfcl-eval) "
+                         "and no data_dir was given")
     found = sorted(data.glob(f"BFCL_v*_{category}.json"))
     if not found:
         raise TraceError(f"no BFCL file for category {category!r} under {data}")
@@ -118,7 +119,8 @@ def load_bfcl(path: str | Path, tokenizer=None, limit: int | None = None, *,
     count = token_counter(tokenizer)
     answers = {}
     if answers_path is not None:
-        answers = {str(a["id"]): a.get("ground_truth") for a in _read_jsonl(require_file(answers_path))}
+        answers = {str(a["id"]): a.get("ground_truth")
+                   for a in _read_jsonl(require_file(answers_path))}
     doc_dir = Path(func_doc_dir) if func_doc_dir is not None else None
     doc_cache: dict = {}
     programs = []
@@ -147,7 +149,8 @@ def load_bfcl(path: str | Path, tokenizer=None, limit: int | None = None, *,
                 is_tool = tool_calls is not None and s < len(tool_calls)
                 out = max(count(tool_calls[s]), 1) if is_tool else output_tokens
                 calls.append(Call(id=f"s{len(calls)}", parents=(prev.id,) if prev else (),
-                                  shared_prompt_tokens=shared, new_prompt_tokens=max(new, 1 - shared),
+                                  shared_prompt_tokens=shared,
+                                  new_prompt_tokens=max(new, 1 - shared),
                                   output_tokens=out, tool_delay=tool_delay if s > 0 else 0.0))
             pending = 0
         if calls:

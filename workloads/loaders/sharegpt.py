@@ -64,7 +64,8 @@ def iter_array(path: Path, chunk_chars: int = 1 << 22) -> Iterator[Any]:
                     buf, pos = buf[pos:] + chunk, 0
                     continue
                 if seen == 0:
-                    raise TraceError(f"{path}: no complete conversation could be parsed ({e.msg})") from None
+                    raise TraceError(f"{path}: no complete conversation could be parsed "
+                                     f"({e.msg})") from None
                 warnings.warn(f"{path}: file ends inside element {seen + 1} (truncated or "
                               f"malformed); kept the {seen} complete elements before it",
                               stacklevel=3)

@@ -29,7 +29,8 @@ def _read_rows(path: Path):
     import datasets
 
     suffix = path.suffix.lower()
-    builder = "parquet" if suffix == ".parquet" else "json" if suffix in (".json", ".jsonl") else None
+    builder = ("parquet" if suffix == ".parquet"
+               else "json" if suffix in (".json", ".jsonl") else None)
     if builder is None:
         raise TraceError(f"{path}: expected a .parquet, .json or .jsonl file")
     datasets.disable_progress_bars()
@@ -41,7 +42,8 @@ def _read_rows(path: Path):
                          f"{str(cause)[:200]})") from None
 
 
-def trajectory_program(row: dict, index: int, count, tool_delay: float, source: str) -> Program | None:
+def trajectory_program(row: dict, index: int, count, tool_delay: float,
+                       source: str) -> Program | None:
     traj = row.get("trajectory")
     if not isinstance(traj, list):
         raise TraceError(f"{source}: row {index} has no 'trajectory' list")
@@ -58,7 +60,8 @@ def trajectory_program(row: dict, index: int, count, tool_delay: float, source: 
         shared = prev.prompt_tokens + prev.output_tokens if prev else 0
         calls.append(Call(id=f"s{len(calls)}", parents=(prev.id,) if prev else (),
                           shared_prompt_tokens=shared, new_prompt_tokens=max(pending, 1 - shared),
-                          output_tokens=max(count(text), 1), tool_delay=tool_delay if prev else 0.0))
+                          output_tokens=max(count(text), 1),
+                          tool_delay=tool_delay if prev else 0.0))
         pending = 0
     if not calls:
         return None

@@ -25,7 +25,8 @@ def token_counter(tokenizer: Any = None) -> Callable[[str], int]:
     if tokenizer is None:
         return lambda text: math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
     if not hasattr(tokenizer, "encode"):
-        raise TypeError(f"tokenizer must have an encode(str) method, got {type(tokenizer).__name__}")
+        raise TypeError("tokenizer must have an encode(str) method, "
+                        f"got {type(tokenizer).__name__}")
 
     def count(text: str) -> int:
         if not text:

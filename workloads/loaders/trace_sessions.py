@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from autellix.config import ConfigError
 from autellix.program import Call, Program, TraceError
 
 
@@ -48,7 +49,8 @@ def read_jsonl_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int
                 raise TraceError(f"{path}:{lineno}: expected a JSON object")
             missing = [k for k in required if k not in row]
             if missing:
-                raise TraceError(f"{path}:{lineno}: missing field(s) {missing}; expected {list(required)}")
+                raise TraceError(f"{path}:{lineno}: missing field(s) {missing}; "
+                                 f"expected {list(required)}")
             yield lineno, row
 
 
@@ -74,7 +76,7 @@ def row_time(path: Path, lineno: int, row: dict, time_unit: float) -> float:
 
 def common_prefix(a: tuple, b: tuple) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):  # up to the shorter
         if x != y:
             break
         n += 1
@@ -84,9 +86,9 @@ def common_prefix(a: tuple, b: tuple) -> int:
 def build_programs(requests: list[TraceRequest], *, prefix: str, workload: str,
                    block_size: int, delay: str = "gap", limit: int | None = None) -> list[Program]:
     if block_size < 1:
-        raise ValueError(f"block_size must be >= 1, got {block_size}")
+        raise ConfigError(f"block_size must be >= 1, got {block_size}")
     if delay not in ("gap", "zero"):
-        raise ValueError(f"delay must be 'gap' or 'zero', got {delay!r}")
+        raise ConfigError(f"delay must be 'gap' or 'zero', got {delay!r}")
     if not requests:
         return []
     root_of: list[int] = []
