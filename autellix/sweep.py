@@ -71,7 +71,12 @@ def simulate_point(pt: Point, programs, base, window: Window,
         raise ValueError(f"{pt.rate:g} programs/s over a {window.span:.0f} s span needs {need} "
                          f"programs; the workload holds {len(programs)}: shorten --window")
     cfg = replace(arm.sim_config(base), rate=pt.rate, balancer=pt.balancer,
-                  n_engines=pt.n_engines, seed=pt.seed, max_sim_time=window.horizon)
+                  n_engines=pt.n_engines, seed=pt.seed, max_sim_time=window.horizon,
+                  # half the run's programs in the system at once: a stable point's
+                  # backlog is rate x mean lifetime, and a lifetime of half the span
+                  # (4 unloaded p99 lifetimes) already makes it unstable; past that an
+                  # overloaded point only drains, which is most of its cost
+                  max_backlog=max(32, need // 2))
     res = simulate(programs[:need], cfg)
     full = res.summary()
     extra = {k: v for k, v in full.extra.items() if k != "wall_time"}
