@@ -120,8 +120,9 @@ def judge(baseline: dict, current: dict, tolerance: float) -> GateReport:
 def _noise(bv, cv, be, ce, up: bool) -> str | None:
     """None when a move *down* (``up``: higher is better) or *up* (lower is better) is
     inside the noise; else why it is outside (text for the report)."""
-    if len(bv) == len(cv) >= 2 and all(x is not None and y is not None for x, y in zip(bv, cv)):
-        rel = [(y / x - 1) if x else 0.0 for x, y in zip(bv, cv)]
+    pairs = list(zip(bv, cv, strict=False))
+    if len(bv) == len(cv) >= 2 and all(x is not None and y is not None for x, y in pairs):
+        rel = [(y / x - 1) if x else 0.0 for x, y in pairs]
         e = mean_ci(rel)
         if (e.hi < 0) if up else (e.lo > 0):
             return f" (paired over {e.n} seeds: {e.mean:+.1%}, 95% CI [{e.lo:+.1%}, {e.hi:+.1%}])"

@@ -68,5 +68,8 @@ def run_endpoint_gate(endpoint: str, baseline_path, tolerance: float,
     if base.get("kind") != "endpoint":
         raise ValueError(f"{baseline_path}: not an endpoint baseline (write one with "
                          "'autellix gate --endpoint URL --baseline FILE --update')")
-    current = measure_endpoint(endpoint, base["config"] or cfg)
+    config = base["config"] or cfg
+    if not config:
+        raise ValueError(f"{baseline_path}: the baseline records no configuration to replay")
+    current = measure_endpoint(endpoint, config)
     return judge(base["metrics"], current, tolerance)

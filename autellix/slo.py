@@ -158,5 +158,5 @@ def run_searches(searches: dict, measure) -> dict:
         todo = [(k, r) for k, s in searches.items() if (r := s.next_rate()) is not None]
         if not todo:
             return {k: s.result() for k, s in searches.items()}
-        for (k, r), v in zip(todo, measure(todo)):
+        for (k, r), v in zip(todo, measure(todo), strict=False):
             searches[k].observe(r, v)

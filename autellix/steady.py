@@ -51,8 +51,8 @@ T_CRITICAL = 3.0  # rank z
 @dataclass(frozen=True)
 class Window:
     duration: float              # seconds of measured arrivals
-    warmup: float | None = None  # seconds before the window (default: duration / 2)
-    cooldown: float | None = None  # seconds after it (default: duration / 2)
+    warmup: float = math.nan    # seconds before the window (NaN: duration / 2)
+    cooldown: float = math.nan  # seconds after it (NaN: duration / 2)
     tolerance: float = 0.25
     horizon_factor: float = 4.0
 
@@ -61,7 +61,7 @@ class Window:
             raise ConfigError("the steady-state window must last > 0 s (--window)")
         for name in ("warmup", "cooldown"):
             v = getattr(self, name)
-            if v is None:
+            if math.isnan(v):
                 object.__setattr__(self, name, self.duration / 2)
             elif v < 0:
                 raise ConfigError(f"--{name} must be >= 0")

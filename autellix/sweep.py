@@ -118,7 +118,7 @@ class PointRunner:
         self.pools, self.base, self.window = pools, base, window
         self.jobs, self.keep_calls, self.progress = jobs, keep_calls, progress
         self.done: dict[Point, PointResult] = {}
-        self._pool = None
+        self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> PointRunner:
         return self

@@ -5,8 +5,9 @@ usage: python benchmarks/convergence.py [--workload chatbot] [--window 150]
 
 Runs the same comparison (simulator, one engine, 64 seats, SLO 3x unloaded mean
 token latency unless --slo) with the steady-state window of W programs at capacity
-(or its lifetime floor) and with twice that duration, and prints each arm's capacity ratio to the reference under both, with
-the relative change. Issue 12's acceptance: no ratio moves by more than 10%.
+(or its lifetime floor) and with twice that duration, and prints each arm's capacity
+ratio to the reference under both, with the relative change. Issue 12's acceptance:
+no ratio moves by more than 10%.
 Writes ``<out>/<workload>-w<W>.json``.
 """
 

@@ -121,9 +121,10 @@ def main() -> None:
                    f"{ratio(rows, 'atlas', 'least_used')} | ~1.4x |")
         print(bal[-1], f"({time.time() - t0:.0f}s)", flush=True)
     off = offline([int(x) for x in args.offline.split(",") if x], args) if args.offline else []
-    text = ("# Paper table, simulated at steady state\n\nCommand: `python benchmarks/paper_table.py "
-            + " ".join(sys.argv[1:]) + "`\n\nCapacity at mean program token latency <= 3x "
-            "unloaded (p95/p99 columns: the same search on those statistics); mean [95% CI] "
+    text = ("# Paper table, simulated at steady state\n\nCommand: "
+            "`python benchmarks/paper_table.py " + " ".join(sys.argv[1:])
+            + "`\n\nCapacity at mean program token latency <= 3x unloaded (p95/p99 columns: "
+            "the same search on those statistics); mean [95% CI] "
             f"over {args.seeds} seeds; max_num_seqs {args.seats}; window {args.window:g} programs "
             "at capacity. `>=`: the arm never crossed the SLO in the search.\n\n"
             + "\n".join(lines) + "\n\nBalancers, 4 engines (atlas):\n\n" + "\n".join(bal) + "\n"

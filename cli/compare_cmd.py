@@ -21,8 +21,8 @@ def register(app: typer.Typer) -> None:
                       "then each scheduler's capacity at a latency SLO (bracketing + bisection) "
                       "and its ratio to the baselines, with 95% CIs over --seeds; writes "
                       "results/<name>/. With no options: ShareGPT-like chat programs on one "
-                      "simulated A100 Llama-3.1-8B engine. Arms: any policy, or vllm (no prefix caching, no "
-                      "chunked prefill), vllm-opt, vllm-priority.")
+                      "simulated A100 Llama-3.1-8B engine. Arms: any policy, or vllm (no "
+                      "prefix caching, no chunked prefill), vllm-opt, vllm-priority.")
     def compare(
         workload: str = typer.Option("chatbot", help="generator name or a JSONL program file"),
         n: float = typer.Option(150, "--window", "--n", help="steady-state window: as long as "
@@ -88,7 +88,8 @@ def register(app: typer.Typer) -> None:
             arm_defs = {a: (get_arm(a).to_dict() if engine == "sim" else {"name": a})
                         for a in arms}
             load_list = parse_floats(loads, "loads") if not rates and engine == "sim" else None
-            rate_list = parse_floats(rates or DEFAULT_VLLM_RATES, "rates") if load_list is None else []
+            rate_list = (parse_floats(rates or DEFAULT_VLLM_RATES, "rates")
+                         if load_list is None else [])
             slo_spec = SLO.parse(slo, metric)
             if seeds < 1:
                 raise ValueError("--seeds must be >= 1")
@@ -107,9 +108,9 @@ def register(app: typer.Typer) -> None:
                   "command": "autellix compare " + " ".join(sys.argv[2:])}
         t0 = time.perf_counter()
         if engine == "vllm":
-            _run_vllm(console, config, loader, n, warmup, cooldown, arms, bals, ns, rate_list, seed, slo_spec,
-                      engine_url, model, max_prompt_tokens, max_num_seqs, qcfg, max_model_len,
-                      out / label, t0)
+            _run_vllm(console, config, loader, n, warmup, cooldown, arms, bals, ns, rate_list,
+                      seed, slo_spec, engine_url, model, max_prompt_tokens, max_num_seqs, qcfg,
+                      max_model_len, out / label, t0)
             return
         try:
             from autellix.sim import EngineConfig, SimConfig

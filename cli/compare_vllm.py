@@ -96,7 +96,8 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
                 console.print(f"  replaying {k} programs at {rate:g}/s on {policy}")
                 progs, calls = replay(programs[:k], endpoint,
                                       rate=rate, seed=seed,
-                                      max_prompt_tokens=max_prompt_tokens, max_model_len=max_model_len,
+                                      max_prompt_tokens=max_prompt_tokens,
+                                      max_model_len=max_model_len,
                                       priority_mode=(policy == "vllm-priority"))
                 measured = window.select(progs)
                 steady = check_steady(measured, window.tolerance, progs, window)

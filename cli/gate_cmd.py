@@ -22,8 +22,8 @@ def register(app: typer.Typer) -> None:
         baseline: Path = typer.Option(Path("results/baselines/ci-gate.json"), help="baseline file"),
         tolerance: float = typer.Option(0.10, help="allowed relative regression (0.10 = 10%)"),
         update: bool = typer.Option(False, help="measure now and overwrite the baseline"),
-        compare: tuple[Path, Path] | None = typer.Option(None, help="two 'autellix compare' "
-                                                         "result folders: A (baseline) B (candidate)"),
+        compare: tuple[Path, Path] | None = typer.Option(
+            None, help="two 'autellix compare' result folders: A (baseline) B (candidate)"),
         endpoint: str = typer.Option("", help="OpenAI-compatible base URL to replay against"),
         workload: str = typer.Option("chatbot", help="(endpoint) generator name or JSONL file"),
         n: int = typer.Option(16, help="(endpoint) programs per replay"),

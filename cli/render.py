@@ -56,7 +56,8 @@ def summary_table(summaries, title: str = "results") -> Table:
     engine``). Headers are short words on two lines, numbers never wrap and stay
     short, and adjacent paddings collapse, so no header or number is cut.
     """
-    ident = {"engine": lambda s: _short_engine(s.engine) or "-", "policy": lambda s: s.policy or "-",
+    ident = {"engine": lambda s: _short_engine(s.engine) or "-",
+             "policy": lambda s: s.policy or "-",
              "balancer": lambda s: s.balancer or "-", "rate": lambda s: f"{s.rate:g}"}
     varying = [k for k in _IDENTITY if len({ident[k](s) for s in summaries}) > 1]
     fixed = [f"{k} {ident[k](summaries[0])}" + (" prog/s" if k == "rate" else "")
@@ -76,7 +77,8 @@ def summary_table(summaries, title: str = "results") -> Table:
         t.add_column(col.replace(" ", "\n"), justify="right", no_wrap=True)
     for s in summaries:
         tl = s.token_latency
-        t.add_row(*([escape(_run_name(s, varying))] if varying else []), f"{s.completed}/{s.n_programs}",
+        name = [escape(_run_name(s, varying))] if varying else []
+        t.add_row(*name, f"{s.completed}/{s.n_programs}",
                   f"{s.failed}/{s.aborted}", *(_ms(tl[q] * 1e3) for q in ("mean", "p95", "p99")),
                   _f(s.e2e["mean"], ".2f"), _f(s.programs_per_s, ".3f"))
     return t
@@ -108,7 +110,8 @@ def _cell_stats(group) -> str:
     if any(not s.extra.get("stable", True) for s in group):
         return "unstable"
     tl = [s.token_latency for s in group]
-    cell = " / ".join(_f(sum(t[k] for t in tl) / len(tl) * 1e3, ".1f") for k in ("mean", "p95", "p99"))
+    cell = " / ".join(_f(sum(t[k] for t in tl) / len(tl) * 1e3, ".1f")
+                      for k in ("mean", "p95", "p99"))
     lost = sum(s.failed + s.aborted for s in group)
     return cell + (f" ({lost} lost)" if lost else "")
 

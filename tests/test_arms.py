@@ -11,11 +11,13 @@ from autellix.sim import EngineConfig, SimConfig
 def test_named_baselines_differ_only_in_policy_and_defining_engine_features():
     base = SimConfig(engine=EngineConfig(max_num_seqs=64, preemption="swap"), seed=3, rate=2.0)
     vllm, opt, prio = (get_arm(n).sim_config(base) for n in ("vllm", "vllm-opt", "vllm-priority"))
-    assert (vllm.policy, vllm.engine.prefix_caching, vllm.engine.chunked_prefill) == ("fcfs", False, False)
+    e = vllm.engine
+    assert (vllm.policy, e.prefix_caching, e.chunked_prefill) == ("fcfs", False, False)
     assert opt == base.__class__(**{**base.__dict__, "policy": "fcfs"})
     assert prio.policy == "program-priority" and not POLICIES["program-priority"].preempts
     for cfg in (vllm, opt, prio):  # everything else is shared
-        assert (cfg.seed, cfg.rate, cfg.engine.max_num_seqs, cfg.engine.preemption) == (3, 2.0, 64, "swap")
+        got = (cfg.seed, cfg.rate, cfg.engine.max_num_seqs, cfg.engine.preemption)
+        assert got == (3, 2.0, 64, "swap")
 
 
 def test_every_policy_is_an_arm_and_unknown_names_say_what_exists():

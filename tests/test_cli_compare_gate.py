@@ -32,7 +32,8 @@ def test_compare_writes_results_and_prints_tables(tmp_path):
     assert an["slo"]["factor"] == 3.0 and an["target"] > 0 and an["search_points"]
     assert "vs_vllm-opt" in an["rows"][1] and an["rows"][1]["capacity"]["mean"] > 0
     cfg = json.loads((d / "config.json").read_text())
-    assert cfg["sim"]["engine"]["max_num_seqs"] == 4 and cfg["arms"] == ["vllm-opt", "atlas", "srpt"]
+    assert cfg["sim"]["engine"]["max_num_seqs"] == 4
+    assert cfg["arms"] == ["vllm-opt", "atlas", "srpt"]
     # the window: 20 arrivals at capacity, but at least 4 unloaded p99 program lifetimes
     life = an["unloaded"]["p99_program_e2e_s"]
     assert cfg["window"]["duration_s"] == pytest.approx(max(20 / cfg["capacity_per_engine"],
@@ -118,7 +119,8 @@ def test_judge_is_noise_aware():
     assert judge(m([1.0, 1.1, 0.9]), m([1.5, 1.4]), 0.1).ok            # wide 2-sample CI
     assert not judge(m([1.0, 1.01, 0.99]), m([1.5, 1.51, 1.49, 1.5]), 0.1).ok
     # one value a side: tolerance alone; higher-is-better metrics fail on drops
-    assert not judge(m([2.0], True), m([1.7], True), 0.1).ok and judge(m([2.0], True), m([1.9], True), 0.1).ok
+    assert not judge(m([2.0], True), m([1.7], True), 0.1).ok
+    assert judge(m([2.0], True), m([1.9], True), 0.1).ok
     # a point that became unstable fails; improvements are listed, never failures
     assert not judge(m([0.02, 0.02]), m([float("inf"), 0.02]), 0.1).ok
     rep = judge(m([1.0, 2.0]), m([0.5, 1.0]), 0.1)
