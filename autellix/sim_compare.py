@@ -71,10 +71,11 @@ def run_sim_compare(loader, seeds, base, arms, *, window_programs: float, slo: S
                     capacity: float, loads=None, rates=None, balancers=("autellix",),
                     engines=(1,), jobs: int = 1, search: bool = True, keep_calls: bool = False,
                     progress=None, rel_tol: float = 0.03, also=(), warmup: float = 0.5,
-                    cooldown: float = 0.5) -> CompareOutcome:
+                    cooldown: float = 0.5, lifetimes: float = LIFETIMES) -> CompareOutcome:
     """``loader(n, seed)`` -> programs; ``capacity``: one engine's (``engine_capacity``);
     rates default to ``loads`` x capacity. ``also``: more SLOs searched on the same runs
-    (rows in ``analysis["also"][metric]``)."""
+    (rows in ``analysis["also"][metric]``). ``lifetimes``: the window's floor, in
+    unloaded p99 program lifetimes (tests of plumbing lower it to run faster)."""
     seeds, arms, engines = list(seeds), list(arms), list(engines)
     t0 = time.perf_counter()
     capacity_by_n = {n: capacity * n for n in engines}
@@ -83,7 +84,7 @@ def run_sim_compare(loader, seeds, base, arms, *, window_programs: float, slo: S
                                   round(UNLOADED_LOAD * capacity, 6))
     life = max(s.e2e["p99"] for s in unloaded.values())
     user = Window.at_capacity(window_programs, capacity * min(engines), warmup, cooldown)
-    d = max(user.duration, LIFETIMES * life)
+    d = max(user.duration, lifetimes * life)
     window = Window(d, warmup * d, cooldown * d)
     if rates:
         rates_by_n = {n: sorted(rates) for n in engines}
@@ -93,7 +94,8 @@ def run_sim_compare(loader, seeds, base, arms, *, window_programs: float, slo: S
     pools = {s: loader(window.programs_needed(top * SEARCH_HEADROOM), s) for s in seeds}
     max_rate = window.max_rate(min(len(p) for p in pools.values()))
     pts = grid_points(arms, rates_by_n, balancers, seeds)
-    analysis: dict = {"seeds": seeds, "window": window.to_dict(), "slo": slo.to_dict(),
+    analysis: dict = {"seeds": seeds, "window": {**window.to_dict(), "min_lifetimes": lifetimes},
+                      "slo": slo.to_dict(),
                       "metric": slo.metric, "rows": [],
                       "unloaded": {"arm": ref, "rate": next(iter(unloaded.values())).rate,
                                    "p99_program_e2e_s": life,

@@ -28,6 +28,9 @@ def register(app: typer.Typer) -> None:
         n: float = typer.Option(150, "--window", "--n", help="steady-state window: as long as "
                                 "this many arrivals take at capacity, and at least 4 unloaded "
                                 "p99 program lifetimes (programs arriving in it are measured)"),
+        min_lifetimes: float = typer.Option(4.0, help="(sim) the window lasts at least this "
+                                            "many unloaded p99 program lifetimes; lower is "
+                                            "faster but can drift with the window's length"),
         warmup: float = typer.Option(0.5, help="warm-up before the window, as a fraction of it"),
         cooldown: float = typer.Option(0.5, help="cool-down after the window, as a fraction of it"),
         rates: str = typer.Option("", help="comma-separated arrival rates (programs/s); "
@@ -124,9 +127,11 @@ def register(app: typer.Typer) -> None:
             base = SimConfig(engine=ecfg, queue=qcfg, seed=seed)
             cap = engine_capacity(loader(CAPACITY_SAMPLE, seed), base)
             Window.at_capacity(n, cap, warmup, cooldown)  # validate before any run
+            if not min_lifetimes >= 0:
+                raise ValueError("--min-lifetimes must be >= 0")
             outcome = _run_sim(console, loader, seed_list, base, arms, n, warmup, cooldown,
                                slo_spec, cap, load_list, rate_list, bals, ns,
-                               jobs or default_jobs(), search, save_calls)
+                               jobs or default_jobs(), search, save_calls, min_lifetimes)
             config["window"] = outcome.window.to_dict()
         except (ValueError, RuntimeError, OSError) as e:
             fail(str(e))
@@ -154,7 +159,7 @@ def _loader(workload, seed):
 
 
 def _run_sim(console, loader, seeds, base, arms, n, warmup, cooldown, slo, cap, loads, rates,
-             bals, ns, jobs, search, save_calls):
+             bals, ns, jobs, search, save_calls, lifetimes):
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from autellix.sim_compare import run_sim_compare
@@ -171,7 +176,8 @@ def _run_sim(console, loader, seeds, base, arms, n, warmup, cooldown, slo, cap, 
         return run_sim_compare(loader, seeds, base, arms, window_programs=n, warmup=warmup,
                                cooldown=cooldown, slo=slo, capacity=cap, loads=loads,
                                rates=rates, balancers=bals, engines=ns, jobs=jobs,
-                               search=search, keep_calls=save_calls, progress=step)
+                               search=search, keep_calls=save_calls, progress=step,
+                               lifetimes=lifetimes)
 
 
 def _report(console, config, summaries, analysis, where, *, rows=(), calls=(), extra_points=(),
