@@ -1,7 +1,8 @@
 """Replay programs against any OpenAI-compatible endpoint (autellix gateway or plain vLLM).
 
 Open-loop, like the paper (§6.1): program arrivals are Poisson at ``rate`` programs/s
-(``numpy.random.default_rng(seed)``; the first program arrives at t = 0). Inside a
+(:func:`autellix.arrivals.poisson_arrivals`, shared with the simulator: the first
+program arrives at t = 0). Inside a
 program a call is issued once all its parents have finished, plus its
 ``tool_delay`` (capped at ``max_tool_delay`` when given: long tool runs and human
 pauses can be cut for a quick run); a call whose parent failed is never issued.
@@ -36,15 +37,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-import numpy as np
 
+from autellix.arrivals import poisson_arrivals  # noqa: F401 - re-exported
 from autellix.config import ConfigError
 from autellix.errors import EngineError
 from autellix.metrics import CallRecord, ProgramRecord, program_record
@@ -70,15 +70,6 @@ class EndpointInfo:
     policy: str | None = None         # autellix's gateway: its engines' scheduling policy
     balancer: str | None = None       # autellix's gateway: its balancer
     engines: int | None = None
-
-
-def poisson_arrivals(n: int, rate: float, seed: int) -> list[float]:
-    if not rate > 0:
-        raise ConfigError(f"rate must be > 0 programs/s (inf: all at once), got {rate}")
-    if math.isinf(rate):
-        return [0.0] * n
-    gaps = np.random.default_rng(seed).exponential(1.0 / rate, size=n)
-    return [0.0] + np.cumsum(gaps[1:]).tolist() if n else []
 
 
 def _root(endpoint: str) -> str:

@@ -29,21 +29,22 @@ def parse_list(text: str, what: str) -> list[str]:
     return items
 
 
-def parse_floats(text: str, what: str) -> list[float]:
+def _parse_numbers(text: str, what: str, kind, noun: str) -> list:
     try:
-        vals = [float(x) for x in parse_list(text, what)]
+        return [kind(x) for x in parse_list(text, what)]
     except ValueError:
-        raise ConfigError(f"--{what} must be comma-separated numbers, got {text!r}") from None
+        raise ConfigError(f"--{what} must be comma-separated {noun}, got {text!r}") from None
+
+
+def parse_floats(text: str, what: str) -> list[float]:
+    vals = _parse_numbers(text, what, float, "numbers")
     if any(v <= 0 for v in vals):
         raise ConfigError(f"--{what} must be > 0")
     return vals
 
 
 def parse_ints(text: str, what: str) -> list[int]:
-    try:
-        vals = [int(x) for x in parse_list(text, what)]
-    except ValueError:
-        raise ConfigError(f"--{what} must be comma-separated integers, got {text!r}") from None
+    vals = _parse_numbers(text, what, int, "integers")
     if any(v < 1 for v in vals):
         raise ConfigError(f"--{what} must be >= 1")
     return vals

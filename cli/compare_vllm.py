@@ -13,17 +13,10 @@ autellix's scheduler. Statistics come from the steady-state window
 from __future__ import annotations
 
 import math
-import socket
 import threading
 import time
 
 from autellix.compare import SweepResult
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Gateway:
@@ -31,8 +24,9 @@ class _Gateway:
         import uvicorn
 
         from autellix.gateway import create_app
+        from autellix.vllm.launch import free_port_run
 
-        self.port = _free_port()
+        self.port = free_port_run()
         cfg = uvicorn.Config(create_app(urls, balancer), host="127.0.0.1", port=self.port,
                              log_level="warning", access_log=False)
         self.server = uvicorn.Server(cfg)
@@ -59,7 +53,7 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
     from autellix.metrics import summarize
     from autellix.replay import replay
     from autellix.steady import Window, check_steady
-    from autellix.vllm.launch import launch_engines, stop_engines
+    from autellix.vllm.launch import free_port_run, launch_engines, stop_engines
 
     if window is None:  # measure every program: one window over all arrivals
         window = Window(1e12, 0.0, 0.0, horizon_factor=1.0)
@@ -82,8 +76,9 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
                 eng_urls = list(urls)
             else:
                 console.print(f"starting {n} vLLM engine(s) with policy {policy} ...")
-                engines = launch_engines(n, policy=policy, model=model, base_port=_free_port(),
-                                         max_num_seqs=max_num_seqs, max_model_len=max_model_len,
+                engines = launch_engines(n, policy=policy, model=model,
+                                         base_port=free_port_run(n), max_num_seqs=max_num_seqs,
+                                         max_model_len=max_model_len,
                                          queue=None if policy.startswith("vllm-") else qdict)
                 eng_urls = [e.url for e in engines]
             # every arm goes through the gateway, even with one engine: it tags calls with

@@ -38,11 +38,25 @@ CASES = {
 }
 
 
-def figures(name: str) -> dict:
+def case(name: str):
+    """(programs, config with its rate) of a case."""
     wl, n, policy, load, engines, over = CASES[name]
     progs = generate(wl, n, 0)
     cfg = SimConfig(policy=policy, n_engines=engines, engine=EngineConfig(**over))
-    cfg = replace(cfg, rate=rate_for_load(progs, cfg, load))
+    return progs, replace(cfg, rate=rate_for_load(progs, cfg, load))
+
+
+def first_gap(name: str) -> float:
+    """The first arrival's time under the old schedule (main 503fc34 drew ``n`` gaps
+    and summed them all, so every time was this much later than replay's)."""
+    import numpy as np
+
+    progs, cfg = case(name)
+    return float(np.random.default_rng(cfg.seed).exponential(1.0 / cfg.rate, size=len(progs))[0])
+
+
+def figures(name: str) -> dict:
+    progs, cfg = case(name)
     res = simulate(progs, cfg)
     s = res.summary()
     return {"completed": s.completed, "failed": s.failed, "aborted": s.aborted,

@@ -56,7 +56,7 @@ import pytest
 pytest.importorskip("vllm")
 httpx = pytest.importorskip("httpx")
 
-from autellix.vllm.launch import engines  # noqa: E402
+from autellix.vllm.launch import engines, free_port_run  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.vllm]
 
@@ -146,22 +146,13 @@ async def _scenario(url: str, step_log) -> dict:
             "all_in_before_first_flood_end": all_in < ends[floods[0]]["t"]}
 
 
-def _free_port() -> int:
-    """A free port, with the next one free too (nothing else binds it meanwhile here)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = {}
     for policy in ("plas", "fcfs"):  # one server at a time: the machine has 2 cores
         logs = tmp_path_factory.mktemp(f"engine-{policy}")
         step_log = logs / "steps.jsonl"
-        with engines(1, policy=policy, base_port=_free_port(), max_num_seqs=2,
+        with engines(1, policy=policy, base_port=free_port_run(), max_num_seqs=2,
                      max_model_len=1152, kv_cache_bytes=128 << 20, log_dir=logs,
                      queue={"step_log": str(step_log)}) as (eng,):
             out[policy] = asyncio.run(_scenario(eng.url, step_log))

@@ -10,7 +10,6 @@ effects (one seat serialises eight concurrent programs), not on wall-clock limit
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
@@ -21,16 +20,10 @@ from typer.testing import CliRunner  # noqa: E402
 
 from autellix.cli.app import app  # noqa: E402
 from autellix.program import save_programs  # noqa: E402
-from autellix.vllm.launch import engines  # noqa: E402
+from autellix.vllm.launch import engines, free_port_run  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.vllm]
 runner = CliRunner()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _gate(url, workload, baseline, *extra):
@@ -44,7 +37,7 @@ def test_gate_endpoint_passes_on_baseline_and_fails_when_the_engine_is_slowed(tm
     workload = tmp_path / "two-call.jsonl"
     save_programs([chain(f"p{i}", [24, 24], new_prompt=48) for i in range(8)], workload)
     baseline = tmp_path / "gate.json"
-    with engines(1, policy="vllm-fcfs", base_port=_free_port(), max_num_seqs=8) as engs:
+    with engines(1, policy="vllm-fcfs", base_port=free_port_run(1), max_num_seqs=8) as engs:
         url = engs[0].url
         r = _gate(url, workload, baseline, "--update")
         assert r.exit_code == 0, r.output
@@ -53,7 +46,7 @@ def test_gate_endpoint_passes_on_baseline_and_fails_when_the_engine_is_slowed(tm
         assert doc["metrics"]["completed @ 50/s"]["values"] == [1.0, 1.0, 1.0]
         r = _gate(url, workload, baseline)
         assert r.exit_code == 0 and "perf gate passed" in r.output, r.output
-    with engines(1, policy="vllm-fcfs", base_port=_free_port(), max_num_seqs=1) as engs:
+    with engines(1, policy="vllm-fcfs", base_port=free_port_run(1), max_num_seqs=1) as engs:
         r = _gate(engs[0].url, workload, baseline)
     assert r.exit_code == 1, r.output
     assert "REGRESSION" in r.output and "token latency @ 50/s" in r.output

@@ -27,43 +27,19 @@ from autellix.replay import replay  # noqa: E402
 pytestmark = [pytest.mark.e2e, pytest.mark.vllm, pytest.mark.timeout(300)]
 
 
-def _free_ports(n: int) -> int:
-    """A port p with p .. p+n-1 free now (engines take consecutive ports)."""
-    import socket
-
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            p = s.getsockname()[1]
-        socks = []
-        try:
-            for q in range(p, p + n):
-                t = socket.socket()
-                socks.append(t)
-                t.bind(("127.0.0.1", q))
-            return p
-        except OSError:
-            continue
-        finally:
-            for t in socks:
-                t.close()
-    raise RuntimeError("no run of free ports")
-
-
-ENGINE_PORT = _free_ports(3)  # engines on p, p+1; the gateway on p+2
-GATEWAY_PORT = ENGINE_PORT + 2
 LONG_TEXT = " ".join(["program engine thread service"] * 600)  # ~2400 tokens, ~2600 by chars/4
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    from autellix.vllm.launch import launch_engines, stop_engines
+    from autellix.vllm.launch import free_port_run, launch_engines, stop_engines
 
-    engines = launch_engines(2, policy="plas", base_port=ENGINE_PORT, max_num_seqs=4,
+    # ports chosen now, not at import: minutes pass between the two in a full run
+    engines = launch_engines(2, policy="plas", base_port=free_port_run(2), max_num_seqs=4,
                              max_model_len=4096, timeout=240)
     app = create_app([e.url for e in engines], "autellix", health_interval=0.5,
                      read_timeout=60, connect_timeout=2)
-    gw = ServerThread(app, GATEWAY_PORT).start()
+    gw = ServerThread(app).start()  # binds port 0 itself and keeps the socket
     try:
         yield gw, engines, app.state.gateway
     finally:

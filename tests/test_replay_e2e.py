@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,22 +23,17 @@ import pytest
 pytest.importorskip("vllm")
 httpx = pytest.importorskip("httpx")
 
-from autellix.vllm.launch import TINY_MAX_MODEL_LEN  # noqa: E402
+from autellix.vllm.launch import TINY_MAX_MODEL_LEN, free_port_run  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.vllm, pytest.mark.timeout(900)]
 CLI = [sys.executable, "-m", "autellix.cli.app"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
-    port, gw = free_port(), free_port()
+    port = free_port_run(2)  # the engine, then the gateway
+    gw = port + 1
     log = open(tmp / "serve.log", "wb")
     proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--gateway-port", str(gw),
                              "--log-dir", str(tmp / "engines")], stdout=log,

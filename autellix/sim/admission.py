@@ -76,7 +76,7 @@ class Admission:
                 continue
             if budget <= 0:
                 break  # this step's tokens are planned: later calls wait for a step anyway
-            need, gate, tokens = self._admission_need(c)
+            need, gate, tokens, _ = self._admission_need(c)
             if gate > kv.free + reclaim - pending:
                 break
             seats -= 1
@@ -124,14 +124,14 @@ class Admission:
                 free += self.kv.freed_by(v.hashes, v.n_hashed, v.private)
         return chosen if seats > 0 and free >= 0 else None
 
-    def _admission_need(self, c: SimCall) -> tuple[int, int, int]:
+    def _admission_need(self, c: SimCall) -> tuple[int, int, int, int]:
         """(blocks allocated at admission, blocks that must be free to admit, tokens
-        left to compute). The gate is the whole sequence, net of prefix hits; without
-        it, 56k-token prompts were admitted by their first chunk and thrashed (6.8
-        memory preemptions per call on longctx)."""
+        left to compute, leading blocks found in the prefix cache). The gate is the
+        whole sequence, net of prefix hits; without it, 56k-token prompts were admitted
+        by their first chunk and thrashed (6.8 memory preemptions per call on longctx)."""
         if c.host_tokens:
             n = cdiv(c.host_tokens, self.B)
-            return n, n, c.seq_len - c.host_tokens
+            return n, n, c.seq_len - c.host_tokens, 0
         B = self.B
         hit = self.kv.lookup(c.hashes, (c.seq_len - 1) // B)
         revived = self.kv.revived_by(c.hashes, hit)
@@ -140,13 +140,14 @@ class Admission:
         # a sequence longer than the whole pool could never pass the gate; vLLM refuses
         # to start with a max_model_len the cache cannot hold, so cap it there
         gate = min(revived + cdiv(c.seq_len, B) - hit, self.kv.total)
-        return alloc, max(alloc, gate), c.seq_len - hit * B
+        return alloc, max(alloc, gate), c.seq_len - hit * B, hit
 
     def _admit(self, c: SimCall, now: float) -> float | None:
         """Admit ``c`` if its whole sequence fits (else None: it stays waiting);
         returns the seconds its swap-in costs."""
         swap_s = 0.0
-        if self._admission_need(c)[1] > self.kv.free:
+        _, gate, _, hit = self._admission_need(c)  # one prefix lookup serves both
+        if gate > self.kv.free:
             return None
         resumed = self.mlq.get(c.key).state is CallState.SWAPPED
         if resumed:
@@ -160,7 +161,6 @@ class Admission:
             c.host_tokens = 0
             self._seal(c)
         else:
-            hit = self.kv.lookup(c.hashes, (c.seq_len - 1) // self.B)
             self.kv.acquire(c.hashes, hit)
             c.n_hashed = hit
             c.computed = hit * self.B

@@ -95,13 +95,8 @@ class SimEngine(Admission):
         if not step.is_run:
             return None
         r, k = len(step.calls), step.decode_steps
-        lo, hi = 1, k
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if step.start + self.cost.decode_run_seconds(r, step.context, mid) >= t:
-                hi = mid
-            else:
-                lo = mid + 1
+        lo = _first_step(k, lambda j: step.start + self.cost.decode_run_seconds(
+            r, step.context, j) >= t)
         if lo >= k:
             return None
         return Step(step.start, step.calls, step.tokens, lo,
@@ -208,15 +203,9 @@ class SimEngine(Admission):
         if k <= 1:
             return 1
         ctx = sum(c.computed + 1 for c in batch)
-        lo, hi = 1, k  # smallest k' whose run time reaches ``limit`` (that step still runs)
-        if self.cost.decode_run_seconds(r, ctx, hi) > limit:
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if self.cost.decode_run_seconds(r, ctx, mid) >= limit:
-                    hi = mid
-                else:
-                    lo = mid + 1
-            k = lo
+        # the smallest run whose time reaches ``limit`` (that step still runs)
+        if self.cost.decode_run_seconds(r, ctx, k) > limit:
+            k = _first_step(k, lambda j: self.cost.decode_run_seconds(r, ctx, j) >= limit)
         return max(1, k)
 
     def check(self) -> None:
@@ -232,3 +221,16 @@ class SimEngine(Admission):
             assert (c.key in self.running) == (state is CallState.RUNNING), c.key
             assert (state is CallState.SWAPPED) == (c.host_tokens > 0), c.key
             assert state is CallState.RUNNING or c.held == 0
+
+
+def _first_step(k: int, reached) -> int:
+    """The smallest ``j`` in ``1..k`` with ``reached(j)`` (monotone in ``j``), else ``k``:
+    where a decode run is cut, by bisection over its closed-form time."""
+    lo, hi = 1, k
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if reached(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo

