@@ -76,4 +76,4 @@ def get_arm(name: str) -> Arm:
 
     if name in POLICIES:
         return Arm(name, name, (), POLICIES[name].description)
-    raise ValueError(f"unknown policy or arm {name!r}; choose one of {', '.join(arm_names())}")
+    raise ConfigError(f"unknown policy or arm {name!r}; choose one of {', '.join(arm_names())}")

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 
 from autellix.arms import BASELINES
+from autellix.config import ConfigError
 from autellix.slo import SLO, UNLOADED_LOAD, Capacity, CapacitySearch, run_searches, statistic
 from autellix.stats import mean_ci
 from autellix.sweep import Point
@@ -49,7 +50,7 @@ def slo_values(slo: SLO, unloaded: dict, engines) -> dict:
     statistic (``unloaded``: seed -> RunSummary of the reference arm at low load)."""
     vals = [statistic(s, slo.metric) for s in unloaded.values()]
     if slo.value is None and not all(math.isfinite(v) for v in vals):
-        raise RuntimeError(f"the reference arm is not stable even at {UNLOADED_LOAD:.0%} of "
+        raise ConfigError(f"the reference arm is not stable even at {UNLOADED_LOAD:.0%} of "
                            "capacity; give --slo as a number")
     base = sum(vals) / len(vals) if vals else math.nan
     rate = next(iter(unloaded.values())).rate if unloaded else None

@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autellix.config import ConfigError
 from autellix.stats import mean_ci
 
 DEFAULT_BASELINE = Path("results/baselines/ci-gate.json")
@@ -92,7 +93,7 @@ def _fmt(v: float) -> str:
 def judge(baseline: dict, current: dict, tolerance: float) -> GateReport:
     """Compare metric dicts (``metric`` entries) and report noise-aware regressions."""
     if not 0 <= tolerance < 1:
-        raise ValueError("tolerance must be in [0, 1)")
+        raise ConfigError("tolerance must be in [0, 1)")
     rep = GateReport(current=current)
     for name, b in baseline.items():
         c = current.get(name)
@@ -176,7 +177,7 @@ def run_gate(baseline_path: Path = DEFAULT_BASELINE, tolerance: float = 0.10,
              jobs: int = 1) -> GateReport:
     baseline = load_baseline(baseline_path)
     if baseline.get("kind", "sim") != "sim":
-        raise ValueError(f"{baseline_path}: an endpoint baseline; use --endpoint")
+        raise ConfigError(f"{baseline_path}: an endpoint baseline; use --endpoint")
     current = metrics_from_results(measure(baseline["config"], jobs))
     return judge(baseline["metrics"], current, tolerance)
 
@@ -190,7 +191,7 @@ def load_baseline(path) -> dict:
         doc = json.loads(path.read_text())
         doc["config"], doc["metrics"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f"{path}: not a gate baseline ({e})") from None
+        raise ConfigError(f"{path}: not a gate baseline ({e})") from None
     return doc
 
 
@@ -221,5 +222,5 @@ def compare_folders(a, b, tolerance: float = 0.10) -> GateReport:
         try:
             docs.append(json.loads(p.read_text()))
         except json.JSONDecodeError as e:
-            raise ValueError(f"{p}: not JSON ({e})") from None
+            raise ConfigError(f"{p}: not JSON ({e})") from None
     return judge(metrics_from_results(docs[0]), metrics_from_results(docs[1]), tolerance)

@@ -15,15 +15,16 @@ metrics, so a rerun measures exactly the same thing; only the endpoint may chang
 
 from __future__ import annotations
 
+from autellix.config import ConfigError
 from autellix.gate import GateReport, judge, load_baseline, metric, save_baseline
 
 
 def endpoint_config(workload: str, n: int, rates, repeats: int, seed: int, model: str,
                     max_prompt_tokens: int, max_output_tokens: int) -> dict:
     if repeats < 1:
-        raise ValueError("--repeats must be >= 1")
+        raise ConfigError("--repeats must be >= 1")
     if n < 1:
-        raise ValueError("--n must be >= 1")
+        raise ConfigError("--n must be >= 1")
     return {"workload": workload, "n": n, "rates": list(rates), "repeats": repeats,
             "seed": seed, "model": model or None, "max_prompt_tokens": max_prompt_tokens,
             "max_output_tokens": max_output_tokens}
@@ -66,10 +67,10 @@ def run_endpoint_gate(endpoint: str, baseline_path, tolerance: float,
     records none) and judge the fresh metrics against it."""
     base = load_baseline(baseline_path)
     if base.get("kind") != "endpoint":
-        raise ValueError(f"{baseline_path}: not an endpoint baseline (write one with "
+        raise ConfigError(f"{baseline_path}: not an endpoint baseline (write one with "
                          "'autellix gate --endpoint URL --baseline FILE --update')")
     config = base["config"] or cfg
     if not config:
-        raise ValueError(f"{baseline_path}: the baseline records no configuration to replay")
+        raise ConfigError(f"{baseline_path}: the baseline records no configuration to replay")
     current = measure_endpoint(endpoint, config)
     return judge(base["metrics"], current, tolerance)

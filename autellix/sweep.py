@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from autellix.arms import get_arm
+from autellix.config import ConfigError
 from autellix.metrics import RunSummary, summarize
 from autellix.steady import Window, check_steady
 
@@ -68,7 +69,7 @@ def simulate_point(pt: Point, programs, base, window: Window,
     arm = get_arm(pt.arm)
     need = window.programs_needed(pt.rate)
     if need > len(programs):
-        raise ValueError(f"{pt.rate:g} programs/s over a {window.span:.0f} s span needs {need} "
+        raise ConfigError(f"{pt.rate:g} programs/s over a {window.span:.0f} s span needs {need} "
                          f"programs; the workload holds {len(programs)}: shorten --window")
     cfg = replace(arm.sim_config(base), rate=pt.rate, balancer=pt.balancer,
                   n_engines=pt.n_engines, seed=pt.seed, max_sim_time=window.horizon,
@@ -114,7 +115,7 @@ class PointRunner:
     def __init__(self, pools: dict, base, window: Window, jobs: int = 1,
                  keep_calls: bool = False, progress=None):
         if jobs < 1:
-            raise ValueError("--jobs must be >= 1")
+            raise ConfigError("--jobs must be >= 1")
         self.pools, self.base, self.window = pools, base, window
         self.jobs, self.keep_calls, self.progress = jobs, keep_calls, progress
         self.done: dict[Point, PointResult] = {}

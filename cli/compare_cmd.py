@@ -9,6 +9,8 @@ from pathlib import Path
 import typer
 
 from autellix.cli.common import fail, load_workload, parse_floats, parse_list, queue_config
+from autellix.config import ConfigError
+from autellix.errors import AutellixError
 
 DEFAULT_LOADS = "0.4,0.7,0.85,1.0,1.2"
 DEFAULT_VLLM_RATES = "0.5,1,2"
@@ -87,7 +89,7 @@ def register(app: typer.Typer) -> None:
             bals = parse_list(balancers, "balancers")
             ns = [int(x) for x in parse_list(engines, "engines")]
             if engine not in ("sim", "vllm"):
-                raise ValueError("--engine must be 'sim' or 'vllm'")
+                raise ConfigError("--engine must be 'sim' or 'vllm'")
             arm_defs = {a: (get_arm(a).to_dict() if engine == "sim" else {"name": a})
                         for a in arms}
             load_list = parse_floats(loads, "loads") if not rates and engine == "sim" else None
@@ -95,12 +97,12 @@ def register(app: typer.Typer) -> None:
                          if load_list is None else [])
             slo_spec = SLO.parse(slo, metric)
             if seeds < 1:
-                raise ValueError("--seeds must be >= 1")
+                raise ConfigError("--seeds must be >= 1")
             if jobs < 0:
-                raise ValueError("--jobs must be >= 0 (0: number of cores)")
+                raise ConfigError("--jobs must be >= 0 (0: number of cores)")
             qcfg = queue_config(boundaries, beta)
             loader = _loader(workload, seed)
-        except (ValueError, OSError) as e:
+        except (AutellixError, OSError) as e:
             fail(str(e))
         seed_list = list(range(seed, seed + seeds))
         label = name or f"{Path(workload).stem}-{engine}"
@@ -128,12 +130,12 @@ def register(app: typer.Typer) -> None:
             cap = engine_capacity(loader(CAPACITY_SAMPLE, seed), base)
             Window.at_capacity(n, cap, warmup, cooldown)  # validate before any run
             if not min_lifetimes >= 0:
-                raise ValueError("--min-lifetimes must be >= 0")
+                raise ConfigError("--min-lifetimes must be >= 0")
             outcome = _run_sim(console, loader, seed_list, base, arms, n, warmup, cooldown,
                                slo_spec, cap, load_list, rate_list, bals, ns,
                                jobs or default_jobs(), search, save_calls, min_lifetimes)
             config["window"] = outcome.window.to_dict()
-        except (ValueError, RuntimeError, OSError) as e:
+        except (AutellixError, OSError) as e:
             fail(str(e))
         config.update(sim=base.to_dict(), rates=outcome.rates_by_n[ns[0]],
                       capacity_per_engine=outcome.capacity_by_n[ns[0]] / ns[0],
@@ -230,7 +232,7 @@ def _run_vllm(console, config, loader, n, warmup, cooldown, arms, bals, ns, rate
                                 max_prompt_tokens=max_prompt_tokens, max_num_seqs=max_num_seqs,
                                 queue=qcfg, console=console, max_model_len=max_model_len,
                                 window=window)
-    except (ValueError, RuntimeError, OSError) as e:
+    except (AutellixError, OSError) as e:
         fail(str(e))
     analysis = {"seeds": [seed], "window": window.to_dict(), "slo": slo.to_dict(),
                 "metric": slo.metric, "rows": []}

@@ -17,6 +17,8 @@ import threading
 import time
 
 from autellix.compare import SweepResult
+from autellix.config import ConfigError
+from autellix.errors import EngineError
 
 
 class _Gateway:
@@ -35,7 +37,7 @@ class _Gateway:
         deadline = time.monotonic() + 30
         while not self.server.started:
             if time.monotonic() > deadline:
-                raise RuntimeError("gateway did not start within 30 s")
+                raise EngineError("gateway did not start within 30 s")
             time.sleep(0.05)
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -67,7 +69,7 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
     for (arm, balancer, n), rates in groups.items():
         policy = STOCK_ALIASES.get(arm, arm)
         if policy in ("srpt", "vllm"):
-            raise ValueError(f"{arm} is simulator-only (srpt is clairvoyant; vllm needs prefix "
+            raise ConfigError(f"{arm} is simulator-only (srpt is clairvoyant; vllm needs prefix "
                              "caching and chunked prefill off); drop it with --engine vllm")
         engines = []
         gw = None

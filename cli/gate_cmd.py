@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from autellix.cli.common import fail, parse_floats
+from autellix.errors import AutellixError
 
 
 def register(app: typer.Typer) -> None:
@@ -65,7 +66,7 @@ def register(app: typer.Typer) -> None:
             else:
                 rep = g.run_gate(baseline, tolerance, jobs)
                 what = f"against {baseline}"
-        except (OSError, ValueError, RuntimeError) as e:
+        except (AutellixError, OSError) as e:
             fail(str(e))
         for line in rep.improvements:
             console.print(f"[green]improved[/green] {line}")
