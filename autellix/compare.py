@@ -1,167 +1,149 @@
-"""Sweeps: arrival rates x schedulers (x balancers x engine counts), and their analysis.
+"""``autellix compare``'s engine-independent core: a rate grid, then capacity at an SLO.
 
-``run_sweep`` runs every point on the simulator (or, through ``runner``, on real
-engines) and returns plain summaries; ``analyze`` turns them into throughput at a
-latency target per scheduler and ratios against the baselines. Pure functions;
-the CLI renders them.
-
-Latency target: by default halfway (geometrically) between FCFS's latency at the
-lowest and at the highest swept rate, so FCFS's curve crosses it inside the sweep
-and the horizontal gap to the other curves is measured where FCFS has degraded.
-``target_factor`` instead sets it to that multiple of FCFS's latency at the lowest
-rate; a user may also give an absolute target in s/token. Throughput at the target is read
-off each scheduler's latency-vs-rate curve by linear interpolation
-(:func:`autellix.metrics.throughput_at_latency`).
+1. **Grid.** Every arm (:mod:`autellix.arms`) at every rate, per seed, each point
+   measured at steady state (:mod:`autellix.steady`); this is the latency table.
+2. **SLO.** Absolute, or a multiple of the unloaded statistic of the reference arm
+   (``vllm-opt``, else ``fcfs``, else the first arm) at 5% of capacity.
+3. **Capacity search** per (arm, balancer, engine count, seed), bracketed from the
+   grid and bisected (:mod:`autellix.slo`), all searches in lockstep so a process
+   pool runs each round in parallel (:mod:`autellix.sweep`).
+4. **Ratios** of capacities against every baseline present (``vllm``, ``vllm-opt``,
+   ``fcfs``, ``mlfq``; balancers against ``round_robin``/``least_used`` under the same
+   arm), one ratio per seed, then mean and 95% CI over seeds (:mod:`autellix.stats`).
+   A ratio involving a bound is itself a bound (``>=`` or ``<``).
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
+from autellix.arms import BASELINES
 from autellix.config import ConfigError
-from autellix.metrics import RunSummary, throughput_at_latency, throughput_ratio
-
-
-@dataclass(frozen=True)
-class SweepPoint:
-    policy: str
-    rate: float
-    balancer: str = "autellix"
-    n_engines: int = 1
-
-    @property
-    def group(self) -> str:
-        return f"{self.balancer}/{self.n_engines}"
+from autellix.slo import SLO, UNLOADED_LOAD, Capacity, CapacitySearch, run_searches, statistic
+from autellix.stats import mean_ci
+from autellix.sweep import Point
 
 
 @dataclass
 class SweepResult:
-    summaries: list[RunSummary] = field(default_factory=list)
+    """Summaries and per-program rows of a sweep (the real-engine path fills this)."""
+    summaries: list = field(default_factory=list)
     program_rows: list[dict] = field(default_factory=list)
     call_rows: list[dict] = field(default_factory=list)
 
 
-def sweep_points(policies, rates, balancers=("autellix",), engines=(1,)) -> list[SweepPoint]:
-    return [SweepPoint(p, r, b, n) for n in engines for b in balancers for p in policies
-            for r in sorted(rates)]
+def grid_points(arms, rates_by_n: dict, balancers=("autellix",), seeds=(0,)) -> list[Point]:
+    return [Point(a, r, b, n, s) for n, rates in rates_by_n.items() for b in balancers
+            for a in arms for r in sorted(rates) for s in seeds]
 
 
-def default_jobs() -> int:
-    """Worker processes for a sweep: the cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+def reference_arm(arms) -> str:
+    for name in ("vllm-opt", "fcfs", "vllm-fcfs"):
+        if name in arms:
+            return name
+    return arms[0]
 
 
-def sim_point(programs, pt: SweepPoint, base_cfg, keep_calls: bool = False):
-    """One sweep point: (summary, program rows, call rows). A pure function of its
-    arguments, so it may run in any process (or on a Ray worker) with equal results."""
-    from autellix.sim import simulate
-
-    cfg = replace(base_cfg, policy=pt.policy, rate=pt.rate, balancer=pt.balancer,
-                  n_engines=pt.n_engines)
-    res = simulate(programs, cfg)
-    rows = [{"policy": pt.policy, "rate": pt.rate, "balancer": pt.balancer,
-             "n_engines": pt.n_engines, **p.to_row()} for p in res.programs]
-    calls = [{"policy": pt.policy, "rate": pt.rate, **_call_row(c)} for c in res.calls] \
-        if keep_calls else []
-    return res.summary(), rows, calls
+def slo_values(slo: SLO, unloaded: dict, engines) -> dict:
+    """SLO value per engine count: absolute, or factor x the reference's unloaded
+    statistic (``unloaded``: seed -> RunSummary of the reference arm at low load)."""
+    vals = [statistic(s, slo.metric) for s in unloaded.values()]
+    if slo.value is None and not all(math.isfinite(v) for v in vals):
+        raise ConfigError(f"the reference arm is not stable even at {UNLOADED_LOAD:.0%} of "
+                           "capacity; give --slo as a number")
+    base = sum(vals) / len(vals) if vals else math.nan
+    rate = next(iter(unloaded.values())).rate if unloaded else None
+    return {n: {"value": slo.resolve(base), "unloaded": base, "unloaded_rate": rate}
+            for n in engines}
 
 
-def run_sim_sweep(programs, points, base_cfg, progress=None, keep_calls=False,
-                  jobs: int = 1) -> SweepResult:
-    """Simulate every point with the same programs and seed; only the policy,
-    balancer, engine count and rate differ between arms.
+def search_capacities(runner, curves, seeds, slo_by_n: dict, metric: str, start_by_n: dict,
+                      rel_tol: float = 0.03, max_rate: float = math.inf) -> dict:
+    """(curve, seed) -> Capacity. Grid points already run seed each bracket for free."""
+    searches = {}
+    for curve in curves:
+        arm, bal, n = curve
+        for s in seeds:
+            srch = CapacitySearch(slo_by_n[n]["value"], start_by_n[n], rel_tol=rel_tol,
+                                  max_rate=max_rate)
+            for pt, res in runner.done.items():
+                if pt.curve == curve and pt.seed == s:
+                    srch.observe(pt.rate, statistic(res.summary, metric))
+            searches[(curve, s)] = srch
 
-    ``jobs > 1`` runs points in that many worker processes (each point is
-    independent and the simulator is deterministic); results are assembled in point
-    order, so they are identical to a serial run. ``progress(done, point, summary)``
-    is called as points finish."""
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
-    results: list = [None] * len(points)
-    if jobs == 1 or len(points) < 2:
-        for i, pt in enumerate(points):
-            results[i] = sim_point(programs, pt, base_cfg, keep_calls)
-            if progress is not None:
-                progress(i + 1, pt, results[i][0])
-    else:
-        # spawn, not fork: the parent may hold threads (progress bars, HTTP clients)
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(points)), mp_context=ctx) as pool:
-            futures = {pool.submit(sim_point, programs, pt, base_cfg, keep_calls): i
-                       for i, pt in enumerate(points)}
-            for done, fut in enumerate(as_completed(futures), 1):
-                i = futures[fut]
-                results[i] = fut.result()
-                if progress is not None:
-                    progress(done, points[i], results[i][0])
-    return assemble(results)
+    def measure(todo):
+        pts = [Point(k[0][0], r, k[0][1], k[0][2], k[1]) for k, r in todo]
+        return [statistic(res.summary, metric) for res in runner.run(pts)]
+
+    return run_searches(searches, measure)
 
 
-def assemble(results) -> SweepResult:
-    """Point results (``sim_point``'s, in point order) as one :class:`SweepResult`."""
-    out = SweepResult()
-    for summary, rows, calls in results:
-        out.summaries.append(summary)
-        out.program_rows.extend(rows)
-        out.call_rows.extend(calls)
+def _pair_ratio(a: Capacity, b: Capacity) -> tuple[float, str | None]:
+    """Ratio of capacities and its kind: None (estimate), 'lower' or 'upper' bound."""
+    kinds = {(None, None): None, ("lower", None): "lower", (None, "upper"): "lower",
+             ("lower", "upper"): "lower", (None, "lower"): "upper", ("upper", None): "upper",
+             ("upper", "lower"): "upper"}
+    kind = kinds.get((a.bound, b.bound), "unknown")
+    ra = a.hi if a.bound == "upper" else a.rate
+    rb = b.hi if b.bound == "upper" else b.rate
+    if kind == "unknown" or not ra or not rb:
+        return math.nan, "unknown"
+    return ra / rb, kind
+
+
+def _combine(kinds) -> str | None:
+    ks = set(kinds)
+    if "unknown" in ks or {"lower", "upper"} <= ks:
+        return "unknown"
+    return "lower" if "lower" in ks else "upper" if "upper" in ks else None
+
+
+def capacity_rows(caps: dict, seeds, baselines=BASELINES) -> list[dict]:
+    curves = list(dict.fromkeys(k[0] for k in caps))
+    rows = []
+    for curve in curves:
+        arm, bal, n = curve
+        per = [caps[(curve, s)] for s in seeds]
+        est = mean_ci(c.rate for c in per)
+        row = {"policy": arm, "balancer": bal, "n_engines": n, "capacity": est.to_dict(),
+               "bound": _combine(c.bound for c in per), "per_seed": [c.to_dict() for c in per]}
+        for base in baselines:
+            other = None
+            if (base, bal, n) in curves and base != arm:
+                other = (base, bal, n)
+            elif (arm, base, n) in curves and base != bal:
+                other = (arm, base, n)
+            if other is None:
+                continue
+            pairs = [_pair_ratio(caps[(curve, s)], caps[(other, s)]) for s in seeds]
+            r = mean_ci(v for v, _ in pairs)
+            row[f"vs_{base}"] = {**r.to_dict(), "bound": _combine(k for _, k in pairs),
+                                 "per_seed": [v for v, _ in pairs]}
+        rows.append(row)
+    return rows
+
+
+def grid_capacities(summaries, slo_value: float, metric: str) -> dict:
+    """Capacity read off measured points only (no new runs): for real engines."""
+    groups: dict = {}
+    for s in summaries:
+        key = ((s.policy, s.balancer, s.extra.get("n_engines", 1)), s.extra.get("seed", 0))
+        groups.setdefault(key, []).append(s)
+    out = {}
+    for key, ss in groups.items():
+        srch = CapacitySearch(slo_value, min(x.rate for x in ss), max_extend=0)
+        for x in ss:
+            srch.observe(x.rate, statistic(x, metric))
+        out[key] = srch.result()
     return out
 
 
-def _call_row(c) -> dict:
-    from dataclasses import asdict
-    return {**asdict(c), "e2e": c.e2e, "ttft": c.ttft}
-
-
 def curves(summaries, metric: str = "mean") -> dict[tuple, list[tuple[float, float]]]:
-    """(policy, balancer, n_engines) -> sorted [(rate, token latency metric)]."""
-    out: dict[tuple, list] = {}
+    """(arm, balancer, n_engines) -> sorted [(rate, seed-mean statistic)]; nan if unstable."""
+    acc: dict = {}
     for s in summaries:
         key = (s.policy, s.balancer, s.extra.get("n_engines", 1))
-        lat = s.token_latency[metric] if s.completed else math.nan
-        out.setdefault(key, []).append((s.rate, lat))
-    return {k: sorted(v) for k, v in out.items()}
-
-
-def analyze(summaries, target: float | None = None, target_factor: float | None = None,
-            metric: str = "mean", baselines=("fcfs", "mlfq", "round_robin", "least_used"),
-            reference: str = "fcfs") -> dict:
-    """Throughput at the latency target for each curve, and ratios to baselines.
-
-    Policy ratios compare schedulers under the same balancer and engine count;
-    balancer ratios compare balancers under the same policy and engine count. The
-    default target is read off the ``reference`` curves (a policy or balancer name;
-    all curves when none matches)."""
-    cs = curves(summaries, metric)
-    if target is None:
-        ref = [v for (p, b, n), v in cs.items() if reference in (p, b)] or list(cs.values())
-        ref = [[x for x in pts if not math.isnan(x[1])] for pts in ref]
-        ref = [pts for pts in ref if pts]
-        if not ref:
-            target = math.nan
-        elif target_factor is None:  # halfway (geometric) up FCFS's curve
-            lo = min(pts[0][1] for pts in ref)
-            hi = min(max(lat for _, lat in pts) for pts in ref)
-            target = math.sqrt(lo * hi)
-        else:
-            target = target_factor * min(pts[0][1] for pts in ref)
-    tput = {k: throughput_at_latency([r for r, _ in v], [lat for _, lat in v], target)
-            for k, v in cs.items()}
-    rows = []
-    for (p, b, n), t in sorted(tput.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0])):
-        row = {"policy": p, "balancer": b, "n_engines": n, "throughput": t}
-        for base in baselines:
-            if (base, b, n) in tput and base != p:
-                row[f"vs_{base}"] = throughput_ratio(t, tput[(base, b, n)])
-            if (p, base, n) in tput and base != b:
-                row[f"vs_{base}"] = throughput_ratio(t, tput[(p, base, n)])
-        rows.append(row)
-    max_rates = {k: v[-1][0] for k, v in cs.items()}
-    return {"metric": metric, "target": target, "rows": rows,
-            "saturated": {f"{k[0]}/{k[1]}/{k[2]}": tput[k] >= max_rates[k] for k in tput}}
+        v = s.token_latency[metric] if s.completed and s.extra.get("stable", True) else math.nan
+        acc.setdefault(key, {}).setdefault(s.rate, []).append(v)
+    return {k: sorted((r, sum(v) / len(v)) for r, v in d.items()) for k, d in acc.items()}

@@ -1,40 +1,46 @@
-"""``autellix compare``: latency-vs-throughput sweeps of schedulers on one workload."""
+"""``autellix compare``: capacity of schedulers at a latency SLO, measured at steady state."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import typer
 
-from autellix.cli.common import (
-    USER_ERRORS,
-    fail,
-    load_workload,
-    parse_floats,
-    parse_ints,
-    parse_list,
-    queue_config,
-)
+from autellix.cli.common import fail, load_workload, parse_floats, parse_list, queue_config
 from autellix.config import ConfigError
+from autellix.errors import AutellixError
 
-DEFAULT_LOADS = "0.8,1.2,1.6,2.4"
+DEFAULT_LOADS = "0.4,0.7,0.85,1.0,1.2"
 DEFAULT_VLLM_RATES = "0.5,1,2"
+DEFAULT_ARMS = "vllm-opt,mlfq,plas,srpt"
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(help="Sweep arrival rates x schedulers (x balancers x engines) on one workload; "
-                      "print mean/p95/p99 program token latency per rate, throughput at a latency "
-                      "target and ratios to FCFS/MLFQ; write results/<name>/. With no options: the "
-                      "mixed workload on one simulated A100 Llama-3.1-8B engine.")
+    @app.command(help="Compare schedulers on one workload: mean/p95/p99 program token latency "
+                      "at a grid of arrival rates (each point at steady state, or 'unstable'), "
+                      "then each scheduler's capacity at a latency SLO (bracketing + bisection) "
+                      "and its ratio to the baselines, with 95% CIs over --seeds; writes "
+                      "results/<name>/. With no options: ShareGPT-like chat programs on one "
+                      "simulated A100 Llama-3.1-8B engine. Arms: any policy, or vllm (no "
+                      "prefix caching, no chunked prefill), vllm-opt, vllm-priority.")
     def compare(
-        workload: str = typer.Option("mixed", help="generator name or a JSONL program file"),
-        n: int = typer.Option(150, help="programs per run"),
+        workload: str = typer.Option("chatbot", help="generator name or a JSONL program file"),
+        n: float = typer.Option(150, "--window", "--n", help="steady-state window: as long as "
+                                "this many arrivals take at capacity, and at least 4 unloaded "
+                                "p99 program lifetimes (programs arriving in it are measured)"),
+        min_lifetimes: float = typer.Option(4.0, help="(sim) the window lasts at least this "
+                                            "many unloaded p99 program lifetimes; lower is "
+                                            "faster but can drift with the window's length"),
+        warmup: float = typer.Option(0.5, help="warm-up before the window, as a fraction of it"),
+        cooldown: float = typer.Option(0.5, help="cool-down after the window, as a fraction of it"),
         rates: str = typer.Option("", help="comma-separated arrival rates (programs/s); "
                                            "overrides --loads"),
-        loads: str = typer.Option(DEFAULT_LOADS, help="(sim) arrival rates as multiples of the "
+        loads: str = typer.Option(DEFAULT_LOADS, help="(sim) grid rates as multiples of the "
                                   "cluster's full-batch capacity (autellix.sim.capacity)"),
-        policies: str = typer.Option("fcfs,mlfq,atlas,srpt", help="schedulers to compare"),
+        policies: str = typer.Option(DEFAULT_ARMS, help="arms to compare (policies or named "
+                                     "baselines: vllm, vllm-opt, vllm-priority)"),
         balancers: str = typer.Option("autellix", help="balancers (with --engines > 1)"),
         engines: str = typer.Option("1", help="engine counts, comma-separated"),
         engine: str = typer.Option("sim",
@@ -48,22 +54,24 @@ def register(app: typer.Typer) -> None:
         preemption: str = typer.Option("recompute", help="'recompute' or 'swap' (simulator)"),
         schedule_interval: int = typer.Option(1, help="run the scheduler every N steps"),
         boundaries: str = typer.Option("",
-            help="fixed queue boundaries in engine-seconds (default: 16 step times, doubling)"),
+            help="queue boundaries in engine-seconds (default 0.25..512)"),
         beta: float = typer.Option(8.0, help="anti-starvation ratio"),
-        latency_target: float = typer.Option(0.0,
-            help="s/token; 0 = halfway (geometric) up FCFS's curve"),
-        metric: str = typer.Option("mean",
-            help="latency statistic for throughput: mean, p95 or p99"),
-        seed: int = typer.Option(0, help="seed for workload and arrivals"),
+        slo: str = typer.Option("3x", help="latency SLO: a multiple of the unloaded statistic "
+                                "(e.g. 3x) or an absolute value (s/token; s for e2e metrics)"),
+        metric: str = typer.Option("mean", help="SLO statistic: mean, p95, p99 (program token "
+                                   "latency), e2e or e2e-p95 (program end-to-end seconds)"),
+        search: bool = typer.Option(True, help="search each arm's capacity at the SLO"),
+        seeds: int = typer.Option(1,
+            help="repeat every point with K seeds (workload and arrivals)"),
+        seed: int = typer.Option(0, help="first seed"),
+        jobs: int = typer.Option(0, help="parallel simulator processes (0: number of cores)"),
+        ray: bool = typer.Option(False, "--ray", help="(sim) run the sweep points as Ray tasks "
+                                 "(needs autellix[ray]); results are identical to a local run"),
+        address: str = typer.Option("", help="(sim, --ray) join this Ray cluster: 'auto' or "
+                                    "ray://HOST:10001 (default: a local Ray instance)"),
         name: str = typer.Option("", help="results folder name (default: <workload>-<engine>)"),
         out: Path = typer.Option(Path("results"), help="parent folder of results"),
         save_calls: bool = typer.Option(False, help="also write per-call records"),
-        jobs: int = typer.Option(0, help="(sim) worker processes for the sweep points; 0 = one "
-                                 "per core. Results are identical to --jobs 1"),
-        ray: bool = typer.Option(False, "--ray", help="(sim) run the sweep points as Ray tasks "
-                                 "(needs autellix[ray]); results are identical to a local run"),
-        address: str = typer.Option(None, help="(sim, --ray) join this Ray cluster: 'auto' or "
-                                    "ray://HOST:10001 (default: a local Ray instance)"),
         engine_url: list[str] = typer.Option([],
             help="(vllm) use running engines; one per policy run"),
         model: str = typer.Option("", help="(vllm) model path; default: the tiny CPU model"),
@@ -73,16 +81,17 @@ def register(app: typer.Typer) -> None:
     ):
         from rich.console import Console
 
+        from autellix.arms import get_arm
+        from autellix.sim_compare import engine_capacity
+        from autellix.slo import SLO
+        from autellix.steady import Window
+        from autellix.sweep import default_jobs
+
         console = Console()
         try:
-            pols = parse_list(policies, "policies")
+            arms = parse_list(policies, "policies")
             bals = parse_list(balancers, "balancers")
-            ns = parse_ints(engines, "engines")
-            load_list = parse_floats(loads, "loads") if not rates and engine == "sim" else None
-            rate_list = (parse_floats(rates or DEFAULT_VLLM_RATES, "rates")
-                         if load_list is None else [])
-            if metric not in ("mean", "p95", "p99"):
-                raise ConfigError("--metric must be mean, p95 or p99")
+            ns = [int(x) for x in parse_list(engines, "engines")]
             if engine not in ("sim", "vllm"):
                 raise ConfigError("--engine must be 'sim' or 'vllm'")
             if (ray or address) and engine != "sim":
@@ -93,100 +102,165 @@ def register(app: typer.Typer) -> None:
                 from autellix.ray import require_ray
 
                 require_ray()
-            programs = load_workload(workload, n, seed)
+            arm_defs = {a: (get_arm(a).to_dict() if engine == "sim" else {"name": a})
+                        for a in arms}
+            load_list = parse_floats(loads, "loads") if not rates and engine == "sim" else None
+            rate_list = (parse_floats(rates or DEFAULT_VLLM_RATES, "rates")
+                         if load_list is None else [])
+            slo_spec = SLO.parse(slo, metric)
+            if seeds < 1:
+                raise ConfigError("--seeds must be >= 1")
+            if jobs < 0:
+                raise ConfigError("--jobs must be >= 0 (0: number of cores)")
             qcfg = queue_config(boundaries, beta)
-        except USER_ERRORS as e:
+            loader = _loader(workload, seed)
+        except (AutellixError, OSError) as e:
             fail(str(e))
-        from autellix.compare import analyze, sweep_points
-
-        capacity = None
-        if load_list is not None:
-            from autellix.sim import EngineConfig, SimConfig
-            from autellix.sim.capacity import estimate_capacity
-
-            try:
-                capacity = estimate_capacity(programs, SimConfig(engine=EngineConfig(
-                    profile=profile, max_num_seqs=max_num_seqs,
-                    max_batched_tokens=max_batched_tokens)))
-            except USER_ERRORS as e:
-                fail(str(e))
-            points = [pt for k in ns for pt in sweep_points(
-                pols, [round(x * capacity * k, 4) for x in load_list], bals, [k])]
-            rate_list = sorted({pt.rate for pt in points})
-        else:
-            points = sweep_points(pols, rate_list, bals, ns)
+        seed_list = list(range(seed, seed + seeds))
         label = name or f"{Path(workload).stem}-{engine}"
-        config = {"workload": workload, "n_programs": len(programs), "seed": seed, "engine": engine,
-                  "policies": pols, "balancers": bals, "engines": ns, "rates": rate_list,
-                  "metric": metric, "latency_target": latency_target or "auto",
-                  "loads": load_list, "capacity_per_engine": capacity,
-                  "command": "autellix compare " + " ".join(__import__("sys").argv[2:])}
+        config = {"workload": workload, "seeds": seed_list, "engine": engine, "arms": arms,
+                  "policies": arms, "balancers": bals, "engines": ns, "loads": load_list,
+                  "slo": slo_spec.to_dict(),
+                  "arm_definitions": arm_defs,
+                  "command": "autellix compare " + " ".join(sys.argv[2:])}
         t0 = time.perf_counter()
+        if engine == "vllm":
+            _run_vllm(console, config, loader, n, warmup, cooldown, arms, bals, ns, rate_list,
+                      seed, slo_spec, engine_url, model, max_prompt_tokens, max_num_seqs, qcfg,
+                      max_model_len, out / label, t0)
+            return
         try:
-            if engine == "sim":
-                result, cfg = _run_sim(programs, points, qcfg, profile, max_num_seqs,
-                                       max_batched_tokens, kv_tokens, preemption,
-                                       schedule_interval, seed, save_calls, console, jobs,
-                                       ray_address=(address or "") if ray else None)
-                config["sim"] = cfg.to_dict()
-            else:
-                from autellix.cli.compare_vllm import run_vllm_sweep
+            from autellix.sim import EngineConfig, SimConfig
+            from autellix.sim.costmodel import load_profile
 
-                result = run_vllm_sweep(programs, points, seed=seed, urls=engine_url,
-                                        model=model or None, max_prompt_tokens=max_prompt_tokens,
-                                        max_num_seqs=max_num_seqs, queue=qcfg, console=console,
-                                        max_model_len=max_model_len)
-                config["vllm"] = {"max_num_seqs": max_num_seqs,
-                                  "max_prompt_tokens": max_prompt_tokens,
-                                  "model": model or "tiny (random weights)", "urls": engine_url}
-        except USER_ERRORS as e:
+            load_profile(profile)  # fail early on a bad name
+            ecfg = EngineConfig(profile=profile, max_num_seqs=max_num_seqs,
+                                max_batched_tokens=max_batched_tokens,
+                                kv_capacity_tokens=kv_tokens or None, preemption=preemption,
+                                schedule_interval=schedule_interval)
+            base = SimConfig(engine=ecfg, queue=qcfg, seed=seed)
+            cap = engine_capacity(loader(CAPACITY_SAMPLE, seed), base)
+            Window.at_capacity(n, cap, warmup, cooldown)  # validate before any run
+            if not min_lifetimes >= 0:
+                raise ConfigError("--min-lifetimes must be >= 0")
+            outcome = _run_sim(console, loader, seed_list, base, arms, n, warmup, cooldown,
+                               slo_spec, cap, load_list, rate_list, bals, ns,
+                               jobs or default_jobs(), search, save_calls, min_lifetimes,
+                               address if ray else None)
+            config["window"] = outcome.window.to_dict()
+        except (AutellixError, OSError) as e:
             fail(str(e))
-        reference = "fcfs" if "fcfs" in pols or len(bals) < 2 else bals[0]
-        analysis = analyze(result.summaries, target=latency_target or None, metric=metric,
-                           reference=reference)
-        from autellix.cli.render import sweep_table, throughput_table
-        from autellix.results import write_run
-
-        where = write_run(out / label, config, result.program_rows, result.call_rows,
-                          result.summaries, analysis)
-        cap_note = f", capacity {capacity:.3f} programs/s per engine" if capacity else ""
-        console.print(sweep_table(result.summaries, f"{workload}: program token latency "
-                                  f"(ms/token), engine={engine}{cap_note}", capacity))
-        console.print(throughput_table(analysis, f"throughput at {metric} latency <= "
-                                       f"{analysis['target']:.4f} s/token"))
-        console.print(f"results: {where}/ (summary.json, programs.csv, latency.png) "
-                      f"in {time.perf_counter() - t0:.0f}s")
+        config.update(sim=base.to_dict(), rates=outcome.rates_by_n[ns[0]],
+                      capacity_per_engine=outcome.capacity_by_n[ns[0]] / ns[0],
+                      jobs=jobs or default_jobs())
+        _report(console, config, outcome.summaries, outcome.analysis, out / label,
+                rows=[row for r in outcome.grid for row in r.program_rows],
+                calls=[row for r in outcome.grid for row in r.call_rows],
+                extra_points=outcome.extra_points, timings=outcome.timings,
+                capacity=outcome.capacity_by_n[ns[0]] / ns[0], t0=t0)
 
 
-def _run_sim(programs, points, qcfg, profile, max_num_seqs, max_batched_tokens, kv_tokens,
-             preemption, schedule_interval, seed, save_calls, console, jobs=0,
-             ray_address: str | None = None):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+CAPACITY_SAMPLE = 400  # programs the capacity estimate averages over
 
-    from autellix.compare import default_jobs, run_sim_sweep
-    from autellix.sim import EngineConfig, SimConfig
 
-    ecfg = EngineConfig(profile=profile, max_num_seqs=max_num_seqs,
-                        max_batched_tokens=max_batched_tokens,
-                        kv_capacity_tokens=kv_tokens or None, preemption=preemption,
-                        schedule_interval=schedule_interval)
-    base = SimConfig(engine=ecfg, queue=qcfg, seed=seed)
-    from autellix.sim.costmodel import load_profile
+def _loader(workload, seed):
+    """``loader(n, seed)`` -> programs: a generator's, or the first n of a JSONL file
+    (a file is the same programs for every seed; only arrivals change)."""
+    if Path(workload).suffix in (".jsonl", ".json") or Path(workload).exists():
+        programs = load_workload(workload, None, seed)
+        return lambda total, s: programs[:total]
+    load_workload(workload, 1, seed)  # fail early on a bad name
+    return lambda total, s: load_workload(workload, total, s)
 
-    load_profile(profile)  # fail early on a bad name
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("simulating", total=len(points))
 
-        def step(i, pt, s):
-            bar.update(task, completed=i, description=f"{pt.policy} @ {pt.rate:g}/s")
+def _run_sim(console, loader, seeds, base, arms, n, warmup, cooldown, slo, cap, loads, rates,
+             bals, ns, jobs, search, save_calls, lifetimes, ray_address):
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        if ray_address is not None:  # "" = a local Ray instance
-            from autellix.ray.sweep import run_ray_sweep
+    from autellix.sim_compare import run_sim_compare
 
-            result = run_ray_sweep(programs, points, base, progress=step,
-                                   keep_calls=save_calls, address=ray_address or None)
-        else:
-            result = run_sim_sweep(programs, points, base, progress=step,
-                                   keep_calls=save_calls, jobs=jobs or default_jobs())
-    return result, base
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("simulating", total=None)
+
+        def step(i, res):
+            pt = res.point
+            bar.update(task, description=f"{i} points simulated ({jobs} jobs); last: "
+                       f"{pt.arm} @ {pt.rate:g}/s seed {pt.seed}")
+
+        return run_sim_compare(loader, seeds, base, arms, window_programs=n, warmup=warmup,
+                               cooldown=cooldown, slo=slo, capacity=cap, loads=loads,
+                               rates=rates, balancers=bals, engines=ns, jobs=jobs,
+                               search=search, keep_calls=save_calls, progress=step,
+                               lifetimes=lifetimes, ray_address=ray_address)
+
+
+def _report(console, config, summaries, analysis, where, *, rows=(), calls=(), extra_points=(),
+            timings=None, capacity=None, t0=0.0):
+    import json
+
+    from autellix.cli.render import sweep_table, throughput_table
+    from autellix.results import write_run
+
+    analysis = dict(analysis)
+    analysis["search_points"] = [
+        {"arm": r.point.arm, "balancer": r.point.balancer, "n_engines": r.point.n_engines,
+         "seed": r.point.seed, "rate": r.point.rate, "stable": r.summary.extra.get("stable", True),
+         "token_latency": r.summary.token_latency, "e2e": r.summary.e2e}
+        for r in extra_points]
+    out = write_run(where, config, list(rows), list(calls), summaries, analysis)
+    timings = {**(timings or {}), "wall_s": time.perf_counter() - t0}
+    (out / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
+    w = config["window"]
+    cap_note = f", capacity {capacity:.3f} programs/s per engine" if capacity else ""
+    console.print(sweep_table(summaries, f"{config['workload']}: program token latency "
+                              f"(ms/token), programs arriving in a {w['duration_s']:.0f} s "
+                              f"steady-state window, "
+                              f"engine={config['engine']}{cap_note}", capacity))
+    if analysis["rows"]:
+        slo = analysis["slo"]
+        unit = "s" if slo["metric"].startswith("e2e") else "s/token"
+        how = f"{slo['factor']:g}x unloaded" if slo["value"] is None else "absolute"
+        seeds = len(analysis["seeds"])
+        console.print(throughput_table(analysis, f"capacity at {slo['metric']} <= "
+                                       f"{analysis['target']:.4g} {unit} ({how}); ratios: mean "
+                                       f"[95% CI] over {seeds} seed(s)"))
+    console.print(f"results: {out}/ (summary.json, programs.csv, latency.png, timings.json) "
+                  f"in {time.perf_counter() - t0:.0f}s")
+
+
+def _run_vllm(console, config, loader, n, warmup, cooldown, arms, bals, ns, rates, seed, slo,
+              urls, model, max_prompt_tokens, max_num_seqs, qcfg, max_model_len, where, t0):
+    from autellix.cli.compare_vllm import run_vllm_sweep
+    from autellix.compare import capacity_rows, grid_capacities, grid_points, reference_arm
+    from autellix.steady import Window
+
+    try:
+        # real engines: no capacity model; the window is --window programs at the lowest rate
+        window = Window.at_capacity(n, min(rates), warmup, cooldown, horizon_factor=1e9)
+        config["window"] = window.to_dict()
+        programs = loader(window.programs_needed(max(rates)), seed)
+        pts = grid_points(arms, {n: rates for n in ns}, bals, [seed])
+        result = run_vllm_sweep(programs, pts, seed=seed, urls=urls, model=model or None,
+                                max_prompt_tokens=max_prompt_tokens, max_num_seqs=max_num_seqs,
+                                queue=qcfg, console=console, max_model_len=max_model_len,
+                                window=window)
+    except (AutellixError, OSError) as e:
+        fail(str(e))
+    analysis = {"seeds": [seed], "window": window.to_dict(), "slo": slo.to_dict(),
+                "metric": slo.metric, "rows": []}
+    from autellix.slo import statistic
+
+    ref = reference_arm(arms)
+    ref_pts = sorted((s for s in result.summaries if s.policy == ref), key=lambda s: s.rate)
+    base = statistic(ref_pts[0], slo.metric) if ref_pts else float("nan")
+    if slo.value is not None or base < float("inf"):
+        # real engines: the unloaded statistic is the reference arm's at the lowest rate
+        value = slo.resolve(base)
+        caps = grid_capacities(result.summaries, value, slo.metric)
+        analysis.update(reference=ref, target=value, unloaded=base,
+                        rows=capacity_rows(caps, [seed]))
+    config["vllm"] = {"max_num_seqs": max_num_seqs, "max_prompt_tokens": max_prompt_tokens,
+                      "model": model or "tiny (random weights)", "urls": urls}
+    config["rates"] = rates
+    _report(console, config, result.summaries, analysis, where, rows=result.program_rows, t0=t0)

@@ -3,13 +3,16 @@
 For each (policy, balancer, engine count) it launches engines with that scheduler
 (or uses ``--engine-url``), puts the gateway in front (it tags every call with its
 program for the engine scheduler), replays the same programs at every rate, and
-stops them. ``vllm-fcfs`` and ``vllm-priority`` run *stock* vLLM (the latter with
+stops them. ``vllm-fcfs`` (alias ``vllm-opt``: vLLM 0.32 has prefix caching and
+chunked prefill on) and ``vllm-priority`` run *stock* vLLM (the latter with
 client-side priorities, the crude PLAS of lessons.md); the other policies run
-autellix's scheduler.
+autellix's scheduler. Statistics come from the steady-state window
+(:mod:`autellix.steady`), as in the simulator.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -43,23 +46,31 @@ class _Gateway:
         self.thread.join(timeout=10)
 
 
+STOCK_ALIASES = {"vllm-opt": "vllm-fcfs"}
+
+
 def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_tokens: int,
-                   max_num_seqs: int, queue, console, max_model_len: int = 2048) -> SweepResult:
+                   max_num_seqs: int, queue, console, max_model_len: int = 2048,
+                   window=None) -> SweepResult:
     from autellix.metrics import summarize
     from autellix.replay import replay
+    from autellix.steady import Window, check_steady
     from autellix.vllm.launch import free_port_run, launch_engines, stop_engines
+
+    if window is None:  # measure every program: one window over all arrivals
+        window = Window(1e12, 0.0, 0.0, horizon_factor=1.0)
 
     out = SweepResult()
     groups: dict[tuple, list] = {}
     for pt in points:
-        groups.setdefault((pt.policy, pt.balancer, pt.n_engines), []).append(pt.rate)
-    qdict = {"boundaries": None if queue.boundaries is None else list(queue.boundaries),
-             "beta": queue.beta,
+        groups.setdefault((pt.arm, pt.balancer, pt.n_engines), []).append(pt.rate)
+    qdict = {"boundaries": list(queue.boundaries), "beta": queue.beta,
              "starvation_floor": queue.starvation_floor}
-    for (policy, balancer, n), rates in groups.items():
-        if policy == "srpt":
-            raise ConfigError("srpt is a clairvoyant simulator-only oracle; "
-                              "drop it with --engine vllm")
+    for (arm, balancer, n), rates in groups.items():
+        policy = STOCK_ALIASES.get(arm, arm)
+        if policy in ("srpt", "vllm"):
+            raise ConfigError(f"{arm} is simulator-only (srpt is clairvoyant; vllm needs prefix "
+                             "caching and chunked prefill off); drop it with --engine vllm")
         engines = []
         gw = None
         try:
@@ -77,18 +88,26 @@ def run_vllm_sweep(programs, points, *, seed: int, urls, model, max_prompt_token
             gw = _Gateway(eng_urls, balancer)
             endpoint = gw.url
             for rate in rates:
-                console.print(f"  replaying {len(programs)} programs at {rate:g}/s on {policy}")
-                progs, calls = replay(programs, endpoint, rate=rate, seed=seed,
+                # real engines: rate x span programs (no safety margin: every one costs time)
+                k = min(len(programs), max(4, math.ceil(rate * window.span)))
+                console.print(f"  replaying {k} programs at {rate:g}/s on {policy}")
+                progs, calls = replay(programs[:k], endpoint,
+                                      rate=rate, seed=seed,
                                       max_prompt_tokens=max_prompt_tokens,
                                       max_model_len=max_model_len,
                                       priority_mode=(policy == "vllm-priority"))
-                s = summarize(progs, engine="vllm", policy=policy, balancer=balancer, rate=rate,
-                              extra={"n_engines": n, "failed_calls": sum(c.status != "completed"
-                                                                         for c in calls)})
+                measured = window.select(progs)
+                steady = check_steady(measured, window.tolerance, progs, window)
+                s = summarize(measured, engine="vllm", policy=arm, balancer=balancer, rate=rate,
+                              extra={"n_engines": n, "seed": seed, "stable": steady.stable,
+                                     "steady": steady.to_dict(),
+                                     "failed_calls": sum(c.status != "completed" for c in calls)})
                 out.summaries.append(s)
+                ids = {p.program_id for p in measured}
                 for p in progs:
-                    out.program_rows.append({"policy": policy, "rate": rate, "balancer": balancer,
-                                             "n_engines": n, **p.to_row()})
+                    out.program_rows.append({"policy": arm, "rate": rate, "balancer": balancer,
+                                             "n_engines": n, **p.to_row(),
+                                             "in_window": p.program_id in ids})
         finally:
             if gw is not None:
                 gw.stop()

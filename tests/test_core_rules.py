@@ -163,7 +163,7 @@ def test_abort_folds_service_into_program():
 
 
 def test_registry_names():
-    assert list(POLICIES) == ["fcfs", "plas", "atlas", "mlfq", "las", "srpt"]
+    assert list(POLICIES) == ["fcfs", "plas", "atlas", "mlfq", "las", "srpt", "program-priority"]
     with pytest.raises(ValueError, match="unknown policy"):
         get_policy("nope")
 

@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from test_gateway_helpers import closed_port, two_engine_stack
+from test_gateway_helpers import ManualClock, closed_port, start_gateway, two_engine_stack
 
 from autellix.gateway.parsing import GatewayError, identify, prompt_tokens, validate_call
 
@@ -112,7 +112,17 @@ def test_streaming_passthrough(stack):
 
 # ---- balancing ----------------------------------------------------------------------
 def test_long_prompts_stick_short_prompts_spread(stack):
-    gw, engines, client = stack
+    _, engines, _ = stack
+    # its own gateway: calls are held at the engines for as long as a busy machine
+    # needs to start the next ones, longer than the stack's 1 s read timeout
+    gw = start_gateway([e.url for e in engines], read_timeout=120.0, clock=ManualClock())
+    try:
+        _stick_and_spread(gw, engines)
+    finally:
+        gw.stop()
+
+
+def _stick_and_spread(gw, engines) -> None:
     results: list[tuple[str, str]] = []
 
     def call(pid, content):

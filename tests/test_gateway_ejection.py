@@ -123,3 +123,14 @@ def test_calls_never_eject_the_last_admitted_engine(stack):
     assert gw.state.engines[1].healthy and gw.state.engines[1].outlier.ejections == 0
     engines[1].mode = "ok"
     assert engine_of(chat(client, max_tokens=2)) == engines[1].url
+
+
+def test_when_probes_eject_every_engine_calls_are_still_routed_in_panic(stack):
+    gw, engines, client = stack
+    for e in engines:
+        e.mode = "sick"  # /health fails, as it does when a burst delays every probe
+    assert engines[0].wait_for(lambda: len(client.get("/health").json()["unhealthy"]) == 2)
+    r = chat(client, max_tokens=1)
+    assert r.status_code == 200  # not 503: ejecting every engine would be an outage
+    assert "autellix_gateway_panic_routed_total 1.0" in client.get("/metrics").text
+    assert len(client.get("/health").json()["unhealthy"]) == 2  # panic re-admits nobody

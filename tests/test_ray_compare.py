@@ -14,9 +14,12 @@ runner = CliRunner()
 
 
 def _compare(tmp_path, name, *how):
-    r = runner.invoke(app, ["compare", "--workload", "mixed", "--n", "12", "--loads", "0.8,2.4",
-                            "--policies", "fcfs,atlas", "--max-num-seqs", "8",
-                            "--out", str(tmp_path), "--name", name, *how])
+    # the capacity search runs points in several batches, so the Ray backend is
+    # reused across them (tests/test_cli_compare_gate.py's small case)
+    r = runner.invoke(app, ["compare", "--workload", "chatbot", "--window", "20",
+                            "--max-num-seqs", "4", "--loads", "0.5,1", "--min-lifetimes", "1",
+                            "--policies", "vllm-opt,plas", "--out", str(tmp_path),
+                            "--name", name, *how])
     assert r.exit_code == 0, r.output
     return tmp_path / name
 

@@ -9,7 +9,8 @@ measured that choice (see ``results/gateway-overhead/``).
   ``vllm_xargs``; nothing else in the body changes.
 * A refused or timed-out *connect* counts as a failure of the engine and the call is
   retried on another available engine: it never reached the first one, so it cannot
-  run twice. Nothing else is retried. Any failure after that (read timeout, dropped
+  run twice (timeouts alone get up to ``CONNECT_ROUNDS`` rounds, see ``_post``).
+  Nothing else is retried. Any failure after that (read timeout, dropped
   connection) counts against the engine and fails the call with 502, or with an SSE
   ``error`` event when the response is already streaming. Every outcome feeds the
   engine's outlier detector (:mod:`autellix.gateway.outlier`). No engine available:
@@ -45,6 +46,8 @@ FORWARD_HEADERS = frozenset(("authorization", "x-request-id", "x-vllm-priority",
                              "tracestate", "x-session-id", "x-data-parallel-rank"))
 GATEWAY_FAILURES = (502, 503, 504)  # engine answers that count against it (Envoy's gateway errors)
 NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+CONNECT_ROUNDS = 3      # rounds over every engine while connects only time out
+CONNECT_BACKOFF = 0.1   # seconds before the second round; doubled for each later one
 _PREFIX = os.urandom(4).hex()
 _ids = itertools.count()
 
@@ -148,8 +151,16 @@ class _Call:
 
 async def _post(state: GatewayState, call: _Call, path: str, payload: bytes, headers: dict,
                 tokens: int) -> aiohttp.ClientResponse:
-    """POST to the call's engine, moving to another engine while connects fail."""
+    """POST to the call's engine, moving to another engine while connects fail.
+
+    When every engine has been tried and some connect in that round *timed out*, a
+    new round starts after a short backoff, up to ``CONNECT_ROUNDS`` rounds: on a
+    loaded host, a burst of thousands of calls makes the gateway's own event loop
+    late, and its connect timers then fire on engines that are fine. A round of
+    refused connects only (every engine gone) ends with the 503 at once.
+    """
     tried = {call.engine}
+    rounds, timeouts = 1, False
     assert state.session is not None, "a call before GatewayState.start()"
     while True:
         try:
@@ -158,7 +169,15 @@ async def _post(state: GatewayState, call: _Call, path: str, payload: bytes, hea
         except NEVER_SENT as exc:
             state.engine_failed(call.engine, f"connect failed: {type(exc).__name__}",
                                 call.ticket)
-            new = state.choose(call.ident.program_id, tokens, exclude=tried)  # or 503
+            timeouts = timeouts or isinstance(exc, aiohttp.ConnectionTimeoutError)
+            try:
+                new = state.choose(call.ident.program_id, tokens, exclude=tried)
+            except GatewayError:
+                if not timeouts or rounds >= CONNECT_ROUNDS:
+                    raise  # the 503: no engine could be reached
+                await asyncio.sleep(CONNECT_BACKOFF * 2 ** (rounds - 1))
+                rounds, timeouts, tried = rounds + 1, False, set()
+                new = state.choose(call.ident.program_id, tokens)  # or 503
             call.ticket = state.call_moved(call.ident, call.call_id, call.engine, new)
             call.engine = new
             tried.add(new)

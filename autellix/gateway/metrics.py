@@ -17,6 +17,8 @@ colliding in the global registry.
   engine (connect refused or timed out, read timeout, dropped connection, an answer
   of 502/503/504, a failed ``/health`` probe).
 * ``autellix_gateway_engine_ejections_total{engine}``: times the engine was ejected.
+* ``autellix_gateway_panic_routed_total``: calls routed while every engine was out, so
+  ejection was ignored (panic routing, see ``GatewayState.unavailable``).
 * ``autellix_gateway_call_latency_seconds{endpoint}``: end-to-end call latency as the
   gateway sees it (ok calls only).
 """
@@ -55,6 +57,9 @@ class GatewayMetrics:
                                 "Gateway failures charged to an engine", ["engine"], registry=r)
         self.ejections = Counter("autellix_gateway_engine_ejections",
                                  "Times an engine was ejected", ["engine"], registry=r)
+        self.panic = Counter("autellix_gateway_panic_routed",
+                             "Calls routed while every engine was out (ejection ignored)",
+                             registry=r)
         self.latency = Histogram("autellix_gateway_call_latency_seconds",
                                  "End-to-end latency of successful calls", ["endpoint"],
                                  buckets=LATENCY_BUCKETS, registry=r)

@@ -131,8 +131,24 @@ class GatewayState:
         return url
 
     def unavailable(self) -> set[int]:
+        """Engines a new call may not go to now.
+
+        *Panic routing*, after Envoy's panic threshold: when every engine is out
+        (ejected, or on probation with its trial in flight), ejection is ignored and
+        only the concurrency limit holds. Under a burst on a loaded host, probes and
+        connects time out on every engine at once though none has failed; refusing
+        every call then would turn overload into an outage, while a truly dead engine
+        still answers a panic call with a refused connect, which fails fast.
+        """
         now = self.clock()
-        return {e.index for e in self.engines if not e.outlier.available(now, e.inflight)}
+        out = {e.index for e in self.engines if not e.outlier.available(now, e.inflight)}
+        if len(out) == len(self.engines):
+            busy = {e.index for e in self.engines
+                    if e.inflight >= e.outlier.policy.max_inflight}
+            if len(busy) < len(self.engines):
+                self.metrics.panic.inc()
+                return busy
+        return out
 
     def healthy_engines(self) -> list[EngineState]:
         """Engines not ejected now (admitted or on probation), admitted ones first."""

@@ -10,10 +10,11 @@ Hooks:
 * ``initial_level(program_service, cfg)``: queue of a newly arrived call;
 * ``sort_key(entry)``: secondary order inside a level (default: FCFS by entry into
   the level, which ``MultiLevelQueue`` supplies as a sequence number);
-* flags saying whether service demotes, whether the key changes as a call is served
-  (``rekey_on_service``), which anti-starvation scope applies, which process-table
-  rule to use, whether the policy needs clairvoyant knowledge (simulation only), and
-  whether it may preempt at all (the rule itself: :mod:`autellix.preemption`).
+* flags saying whether service demotes, whether the policy may preempt a running
+  call for a waiting one (``preempts``; the rule itself: :mod:`autellix.preemption`),
+  whether the key changes as a call is served (``rekey_on_service``), which
+  anti-starvation scope applies, which process-table rule to use, and whether the
+  policy needs clairvoyant knowledge (simulation only).
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ class Policy:
     starvation: str | None = None    # None, "program" or "call"
     rekey_on_service: bool = False   # sort key depends on attained call service (LAS)
     clairvoyant: bool = False        # needs the program's remaining work (SRPT)
-    preempts: bool = True            # may evict a running call for a better waiting one
+    # May a waiting call evict a running call ranked behind it? False models stock
+    # vLLM's priority scheduling: priority orders admission only. (Memory pressure
+    # may still force a recompute, as in vLLM.) Read by autellix.preemption.may_evict.
+    preempts: bool = True
 
     def initial_level(self, program_service: float, bounds) -> int:
         """``bounds``: the queue's live :class:`autellix.boundaries.Boundaries`."""

@@ -63,6 +63,9 @@ class SimConfig:
     seed: int = 0
     check_invariants: bool = False
     max_sim_time: float | None = None
+    # stop once more programs than this are in the system at once (arrived, not
+    # finished): an overloaded run whose backlog only grows; the rest is aborted
+    max_backlog: int | None = None
 
     def __post_init__(self) -> None:
         if self.n_engines < 1:

@@ -135,6 +135,12 @@ class Simulation:
                 self._issue(payload.program_id, payload.call_id, t)
             else:
                 self._arrive(payload.program, t)
+                backlog = self.cfg.max_backlog
+                if backlog is not None and len(self._state) > backlog:
+                    late = [e.payload.program for e in events.drain()
+                            if isinstance(e.payload, Arrival)]
+                    self._abort_all(t, late, f"backlog over {backlog} programs")
+                    break
             if progress is not None:
                 progress(len(self._done_programs))
         return SimResult(self.cfg, self._done_programs, self._calls,
@@ -264,7 +270,8 @@ class Simulation:
         self.balancer.program_ended(p.id)
         self.table.end_program(p.id)
 
-    def _abort_all(self, now: float, not_arrived: list) -> None:
+    def _abort_all(self, now: float, not_arrived: list,
+                   reason: str = "simulation time limit reached") -> None:
         for p in not_arrived:  # submitted but never arrived before the limit
             self._state[p.id] = _ProgState(program=p, arrival=now, pending={}, children={},
                                            failed=True)
@@ -273,7 +280,7 @@ class Simulation:
                 pid = c.program_id
                 rec = CallRecord(pid, c.call_id, c.issue, now, c.prompt, c.output,
                                  engine=str(eng.idx), wait=e.wait, service=e.service,
-                                 status="aborted", error="simulation time limit reached")
+                                 status="aborted", error=reason)
                 self._calls.append(rec)
                 self._state[pid].records.append(rec)
                 self._state[pid].active -= 1

@@ -1,0 +1,97 @@
+"""The steady-state window and detector, on synthetic program records and on the simulator."""
+
+import math
+import random
+
+import pytest
+
+from autellix.config import ConfigError
+from autellix.metrics import ProgramRecord
+from autellix.steady import Window, check_steady, mean_backlog
+
+
+def rec(i, arrival, e2e, tokens=100, status="completed"):
+    return ProgramRecord(f"p{i}", "t", "single", arrival, arrival + e2e, 1, tokens, status=status)
+
+
+def stream(n, rate, e2e_of, seed=0):
+    rng = random.Random(seed)
+    t, out = 0.0, []
+    for i in range(n):
+        t += rng.expovariate(rate)
+        out.append(rec(i, t, e2e_of(t, rng)))
+    return out
+
+
+W = Window(100.0)  # warm-up 50 s, window [50, 150), cool-down 50 s
+
+
+def test_window_defaults_halves_and_selects_by_arrival_time():
+    assert (W.warmup, W.cooldown, W.span, W.horizon) == (50.0, 50.0, 200.0, 800.0)
+    recs = stream(400, 2.0, lambda t, r: 5.0)
+    sel = W.select(recs)
+    assert sel and all(50 <= r.arrival < 150 for r in sel)
+    assert [r.arrival for r in sel] == sorted(r.arrival for r in sel)
+    assert len(sel) == sum(50 <= r.arrival < 150 for r in recs)
+
+
+def test_window_programs_needed_cover_the_span_and_invert():
+    w = Window.at_capacity(150, capacity=1.5)
+    assert w.duration == pytest.approx(100.0) and w.warmup == pytest.approx(50.0)
+    n = w.programs_needed(2.0)
+    assert n > 2.0 * w.span
+    assert w.programs_needed(w.max_rate(n)) <= n < w.programs_needed(w.max_rate(n) * 1.01)
+
+
+def test_window_rejects_nonsense():
+    for kw in ({"duration": 0}, {"duration": 10, "warmup": -1}, {"duration": 10, "tolerance": 0}):
+        with pytest.raises(ConfigError):
+            Window(**kw)
+    with pytest.raises(ConfigError, match="--window"):
+        Window.at_capacity(0, 1.0)
+
+
+def test_stationary_noisy_latency_is_stable():
+    recs = stream(400, 2.0, lambda t, r: r.lognormvariate(1.0, 0.8))  # heavy-ish tail, no trend
+    chk = check_steady(W.select(recs), W.tolerance, recs, W)
+    assert chk.stable, chk
+
+
+def test_latency_that_keeps_growing_is_unstable():
+    recs = stream(400, 2.0, lambda t, r: 2.0 + 0.2 * t + r.random())  # backlog grows with time
+    chk = check_steady(W.select(recs), W.tolerance)
+    assert not chk.stable and "grew" in chk.reason and chk.growth > 0.25
+
+
+def test_small_growth_or_insignificant_growth_is_not_flagged():
+    recs = stream(400, 2.0, lambda t, r: 10.0 + 0.01 * t)   # +10% over the window
+    assert check_steady(W.select(recs), W.tolerance).stable
+    few = [rec(0, 60, 1.0), rec(1, 70, 1.0), rec(2, 120, 1.0), rec(3, 130, 9.0)]
+    assert check_steady(few, 0.25).stable  # +400% but two samples a side: not significant
+
+
+def test_a_lost_measured_program_makes_the_point_unstable():
+    recs = stream(400, 2.0, lambda t, r: 5.0)
+    sel = W.select(recs)
+    sel[3] = rec(999, sel[3].arrival, 1.0, status="aborted")
+    chk = check_steady(sel, W.tolerance)
+    assert not chk.stable and "did not complete" in chk.reason
+    assert not check_steady([], 0.25).stable
+
+
+def test_backlog_growth_catches_starvation_that_latency_by_arrival_misses():
+    # LAS under overload: arrivals stay fast, but a growing set of old programs starves
+    # until after the window (they finish in the drain, so nothing is lost).
+    recs = stream(400, 2.0, lambda t, r: 2.0)
+    starved = [rec(1000 + i, 50 + i, 400 - i) for i in range(0, 100, 2)]  # finish at ~450
+    sel = W.select(recs + starved)
+    lat_only = check_steady(sel, W.tolerance)
+    with_backlog = check_steady(sel, W.tolerance, recs + starved, W)
+    assert not with_backlog.stable and "in the system grew" in with_backlog.reason
+    assert lat_only.growth < W.tolerance or lat_only.stable
+
+
+def test_mean_backlog_is_littles_law_on_a_steady_stream():
+    recs = stream(2000, 2.0, lambda t, r: 5.0)
+    assert mean_backlog(recs, 100, 900) == pytest.approx(10.0, rel=0.1)  # rate x time in system
+    assert math.isnan(mean_backlog(recs, 5, 5))
