@@ -16,6 +16,7 @@ it is kept out of the summaries (see ``PointResult.wall``).
 from __future__ import annotations
 
 import os
+from typing import Any
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -123,7 +124,7 @@ class PointRunner:
         self.done: dict[Point, PointResult] = {}
         self._pool: ProcessPoolExecutor | None = None
         self.ray_address = ray_address
-        self._ray = None
+        self._ray: Any = None  # autellix.ray.sweep.RayPoints (Ray is optional)
 
     def __enter__(self) -> PointRunner:
         return self
