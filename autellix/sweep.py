@@ -16,9 +16,9 @@ it is kept out of the summaries (see ``PointResult.wall``).
 from __future__ import annotations
 
 import os
-from typing import Any
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from autellix.arms import get_arm
 from autellix.config import ConfigError
