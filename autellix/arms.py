@@ -10,7 +10,9 @@ cost assumptions). Any policy name (``fcfs``, ``plas``, ``atlas``, ``mlfq``,
 * ``vllm-opt``: FCFS with prefix caching and chunked prefill (our default engine);
 * ``vllm-priority``: what a vLLM user can do today: the client sets ``priority`` to
   its program's service so far; priority orders admission, nothing is preempted
-  for it (policy ``program-priority``, ``Policy.preempts=False``).
+  for it (policy ``program-priority``, ``Policy.preempts=False``);
+* ``las-router``: llm-d's program-aware fairness: least *recent* program service first
+  (service decays with a 60 s half-life), at admission only, no preemption.
 
 On real engines (``compare --engine vllm``) ``vllm-fcfs``/``vllm-opt`` and
 ``vllm-priority`` run stock vLLM (see :mod:`autellix.cli.compare_vllm`).

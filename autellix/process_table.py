@@ -9,6 +9,11 @@ Service is in engine-seconds. Two update rules exist:
 
 For a single-threaded program both rules give the same value.
 
+A third rule, ``decay``, models llm-d's program-aware fairness (the ``las-router``
+arm): service is a sum whose past decays by half every ``half_life`` seconds, so a
+program that has paused (a long tool call) regains priority, and what counts is
+recent use. It is applied at the router only, at admission, never by the plug-in.
+
 Program wait is its longest *waiting path*: a finished (or aborted) call updates it
 with the same max rule, ``wait = max(wait, wait_at_arrival + call_wait)``, where
 ``wait_at_arrival`` is the program's wait when the call arrived. For a chain this is
@@ -30,7 +35,7 @@ from dataclasses import dataclass, field
 
 from autellix.config import ConfigError
 
-SERVICE_RULES = ("sum", "max")
+SERVICE_RULES = ("sum", "max", "decay")
 
 
 @dataclass(slots=True)
@@ -57,6 +62,7 @@ class ProgramEntry:
     last_arrival: float = 0.0
     last_completion: float | None = None
     calls_done: int = 0
+    decayed_at: float = 0.0  # ``decay`` rule: when ``service`` was last brought up to date
 
     def last_activity(self) -> float:
         return max(self.last_arrival, self.last_completion or 0.0)
@@ -65,12 +71,16 @@ class ProgramEntry:
 class ProcessTable:
     """Global (gateway) or engine-local (vLLM plug-in) table of live programs."""
 
-    def __init__(self, rule: str = "max", ttl: float = 600.0, max_entries: int = 1_000_000):
+    def __init__(self, rule: str = "max", ttl: float = 600.0, max_entries: int = 1_000_000,
+                 half_life: float = 60.0):
         if rule not in SERVICE_RULES:
             raise ConfigError(f"service rule must be one of {SERVICE_RULES}, got {rule!r}")
         if ttl <= 0 or max_entries < 1:
             raise ConfigError("ttl must be > 0 and max_entries >= 1")
+        if not half_life > 0:
+            raise ConfigError("half_life must be > 0")
         self.rule = rule
+        self.half_life = half_life
         self.ttl = ttl
         self.max_entries = max_entries
         # ordered by last activity (move_to_end on every touch) so expiry is O(expired)
@@ -104,6 +114,8 @@ class ProcessTable:
     def call_arrived(self, pid: str, call_id: str, now: float, engine=None) -> ThreadInfo:
         """Register an active call; it copies the program's current service as priority."""
         e = self.entry(pid, now)
+        if self.rule == "decay":
+            self._decay(e, now)
         t = ThreadInfo(call_id=call_id, arrival=now, priority=e.service, engine=engine,
                        wait_at_arrival=e.wait)
         e.threads[call_id] = t
@@ -123,6 +135,9 @@ class ProcessTable:
         prio = t.priority if t is not None else e.service
         if self.rule == "sum":
             e.service += model_time
+        elif self.rule == "decay":
+            self._decay(e, now)
+            e.service += model_time
         else:
             e.service = max(e.service, prio + model_time)
         e.wait = max(e.wait, (t.wait_at_arrival if t is not None else e.wait) + wait)
@@ -130,6 +145,11 @@ class ProcessTable:
         e.last_completion = now
         self._touch(e)
         return e.service
+
+    def _decay(self, e: ProgramEntry, now: float) -> None:
+        if now > e.decayed_at:
+            e.service *= 0.5 ** ((now - e.decayed_at) / self.half_life)
+            e.decayed_at = now
 
     def end_program(self, pid: str) -> ProgramEntry | None:
         return self._entries.pop(pid, None)

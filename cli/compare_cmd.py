@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
                       "and its ratio to the baselines, with 95% CIs over --seeds; writes "
                       "results/<name>/. With no options: ShareGPT-like chat programs on one "
                       "simulated A100 Llama-3.1-8B engine. Arms: any policy, or vllm (no "
-                      "prefix caching, no chunked prefill), vllm-opt, vllm-priority.")
+                      "prefix caching, no chunked prefill), vllm-opt, vllm-priority, las-router.")
     def compare(
         workload: str = typer.Option("chatbot", help="generator name or a JSONL program file"),
         n: float = typer.Option(150, "--window", "--n", help="steady-state window: as long as "
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         loads: str = typer.Option(DEFAULT_LOADS, help="(sim) grid rates as multiples of the "
                                   "cluster's full-batch capacity (autellix.sim.capacity)"),
         policies: str = typer.Option(DEFAULT_ARMS, help="arms to compare (policies or named "
-                                     "baselines: vllm, vllm-opt, vllm-priority)"),
+                                     "baselines: vllm, vllm-opt, vllm-priority, las-router)"),
         balancers: str = typer.Option("autellix", help="balancers (with --engines > 1)"),
         engines: str = typer.Option("1", help="engine counts, comma-separated"),
         engine: str = typer.Option("sim",

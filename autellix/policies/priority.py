@@ -17,6 +17,16 @@ class _ProgramPriority(Policy):
         return entry.priority
 
 
+LAS_ROUTER = _ProgramPriority(
+    name="las-router", description="llm-d-style fairness: least recent program service "
+    "first (half-life 60 s), at admission only, no preemption", table_rule="decay",
+    multilevel=False, demotes=False, starvation=None, preempts=False)
+"""``las-router``: llm-d's program-aware fairness, modelled. An LAS over each program's
+time-decayed service (:mod:`autellix.process_table`'s ``decay`` rule; engine-seconds
+stand in for llm-d's token counts, the two being near proportional at a fixed batch),
+applied where a router can: to the order in which waiting calls are admitted, never by
+preempting a running call. The 60 s half-life is our choice; llm-d's is configurable."""
+
 PROGRAM_PRIORITY = _ProgramPriority(
     name="program-priority", description="client-side priority = program service so far, "
     "no preemption (stock vLLM priority scheduling)", table_rule="sum", multilevel=False,
