@@ -163,7 +163,8 @@ def test_abort_folds_service_into_program():
 
 
 def test_registry_names():
-    assert list(POLICIES) == ["fcfs", "plas", "atlas", "mlfq", "las", "srpt", "program-priority"]
+    assert list(POLICIES) == ["fcfs", "plas", "atlas", "mlfq", "las", "srpt", "program-priority",
+                             "las-router"]
     with pytest.raises(ValueError, match="unknown policy"):
         get_policy("nope")
 
