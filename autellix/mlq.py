@@ -229,6 +229,14 @@ class MultiLevelQueue:
         advances several decode steps at once). ``prefill_tokens``: the step's prompt
         chunk tokens (:func:`autellix.preemption.prefill_tokens`), which rule 5's
         recompute estimate learns from. Returns demoted ids."""
+        entries = self._entries
+        return self.charge_entries([entries[cid] for cid in call_ids], dt, now, steps,
+                                   prefill_tokens)
+
+    def charge_entries(self, scheduled: list[QEntry], dt: float, now: float, steps: int = 1,
+                       prefill_tokens: int = 0) -> list[str]:
+        """:meth:`charge` given the queue entries themselves (the simulator keeps each
+        call's entry, and charges every running call every step)."""
         demoted: list[str] = []
         if dt <= 0:
             return demoted
@@ -251,8 +259,9 @@ class MultiLevelQueue:
             self._dec_s += dt
             self._dec_n += steps
         recomputed = False
-        for cid in call_ids:
-            e = self._entries[cid]
+        policy = self.policy
+        demotes, rekey = policy.demotes, policy.rekey_on_service
+        for e in scheduled:  # hot (every running call, every step): locals, no calls
             if e.produced:
                 e.ran += dt
             else:
@@ -264,7 +273,7 @@ class MultiLevelQueue:
             e.service += dt
             e.window_service += dt
             moved = False
-            if self.policy.demotes and e.level < last:
+            if demotes and e.level < last:
                 e.quantum_left -= dt
                 while e.quantum_left <= 1e-12 and e.level < last:
                     e.level += 1
@@ -273,8 +282,8 @@ class MultiLevelQueue:
                     moved = True
                 if moved:
                     e.seq = next(self._seq)
-                    demoted.append(cid)
-            if moved or self.policy.rekey_on_service:
+                    demoted.append(e.call_id)
+            if moved or rekey:
                 self._order.remove(e.pos)
                 self._place(e)
         if recomputed:

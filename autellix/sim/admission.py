@@ -56,23 +56,33 @@ class Admission:
                 for c in sorted(waiting, key=lambda c: self.mlq.rank_key(c.key)):
                     swap_s += self._admit(c, now) or 0.0
                 return swap_s
-        reclaim = sum(c.held for c in running.values())
+        if len(running) >= cfg.max_num_seqs and not self.mlq.policy.preempts:
+            return 0.0  # every seat taken and nobody may be evicted: the walk plans nothing
+        B = self.B
+        reclaim = n_dec = 0
+        for c in running.values():
+            reclaim += c.n_hashed + c.private
+            if c.seq_len - c.computed <= 1:
+                n_dec += 1
         pending = 0
         seats = cfg.max_num_seqs
         plan: list[SimCall] = []
         visited = set()
-        budget0 = cfg.max_batched_tokens - sum(1 for c in running.values()
-                                               if c.seq_len - c.computed <= 1)
+        budget0 = cfg.max_batched_tokens - n_dec
         budget = budget0
+        calls, RUNNING = self.calls, CallState.RUNNING
         for e in self.mlq.ordered():
             if seats <= 0:
                 break  # every seat is taken by calls ahead; the rest are victims
-            c = self.calls[e.call_id]
-            if e.state is CallState.RUNNING:
+            c = calls[e.call_id]
+            if e.state is RUNNING:  # the hot branch: inlined (held, _growth_blocks)
                 visited.add(c.key)
                 seats -= 1
-                reclaim -= c.held
-                pending += self._growth_blocks(c, 1)
+                held = c.n_hashed + c.private
+                reclaim -= held
+                grow = -(-(c.computed + 1) // B) - held
+                if grow > 0:
+                    pending += grow
                 continue
             if budget <= 0:
                 break  # this step's tokens are planned: later calls wait for a step anyway

@@ -19,7 +19,7 @@ cuts a run short (:meth:`SimEngine.shorten`) when a new call arrives.
 from __future__ import annotations
 
 from autellix.mlq import CallState, MultiLevelQueue
-from autellix.preemption import guard_passed, prefill_tokens
+from autellix.preemption import guard_passed
 from autellix.sim.admission import Admission
 from autellix.sim.block_pool import BlockPool
 from autellix.sim.call import EngineStats, SimCall
@@ -54,8 +54,8 @@ class SimEngine(Admission):
     def add(self, call: SimCall, now: float, remaining_work: float = 0.0) -> None:
         self.calls[call.key] = call
         self._dirty = True
-        self.mlq.add(call.key, call.program_id, now, remaining_work=remaining_work,
-                     engine=self.idx)
+        call.entry = self.mlq.add(call.key, call.program_id, now,
+                                  remaining_work=remaining_work, engine=self.idx)
 
     def active(self) -> int:
         return len(self.calls)
@@ -77,9 +77,8 @@ class SimEngine(Admission):
         batch = list(self.running.values())
         if not batch:
             return None
-        k = self._fast_forward_steps(now, horizon) if swap_s == 0 else 1
+        k, ctx = self._fast_forward_steps(now, horizon) if swap_s == 0 else (1, 0)
         if k > 1:
-            ctx = sum(c.computed + 1 for c in batch)
             self._alloc_decode_run(batch, k)
             return Step(now, batch, [1] * len(batch), k,
                         self.cost.decode_run_seconds(len(batch), ctx, k), ctx)
@@ -110,42 +109,53 @@ class SimEngine(Admission):
         self.stats.busy += dt
         self._step_idx += k
         done: list[SimCall] = []
-        ids = []
-        counts = []
-        B = self.B
-        for c, t in zip(step.calls, step.tokens, strict=True):
-            if t == 0 or c.key not in self.running:
-                continue
-            if run:
-                t = k
-            ids.append(c.key)
-            counts.append(t)
-            c.computed += t
-            if run:
+        entries: list = []  # queue entries of the scheduled calls
+        sched: list[SimCall] = []
+        running, B, pf = self.running, self.B, 0
+        # two loops, not one with branches: this runs for every running call, every step
+        if run:
+            for c in step.calls:
+                if c.key not in running:
+                    continue
+                entries.append(c.entry)
+                sched.append(c)
+                c.computed += k
                 c.generated += k
                 c.seq_len += k
-            elif c.computed >= c.seq_len:
-                c.generated += 1
-                c.seq_len += 1
-                if c.first_token is None:
-                    c.first_token = now
-            if c.computed // B > c.n_hashed:
-                self._seal(c)
-            if c.generated >= c.output:
-                done.append(c)
+                if c.computed // B > c.n_hashed:
+                    self._seal(c)
+                if c.generated >= c.output:
+                    done.append(c)
+        else:
+            for c, t in zip(step.calls, step.tokens, strict=True):
+                if t == 0 or c.key not in running:
+                    continue
+                entries.append(c.entry)
+                sched.append(c)
+                if t > 1:  # preemption.prefill_tokens, summed here
+                    pf += t
+                c.computed += t
+                if c.computed >= c.seq_len:
+                    c.generated += 1
+                    c.seq_len += 1
+                    if c.first_token is None:
+                        c.first_token = now
+                if c.computed // B > c.n_hashed:
+                    self._seal(c)
+                if c.generated >= c.output:
+                    done.append(c)
         mlq = self.mlq
-        if mlq.charge(ids, dt, now, steps=k, prefill_tokens=0 if run else prefill_tokens(counts)):
+        if mlq.charge_entries(entries, dt, now, steps=k, prefill_tokens=pf):
             self._dirty = True
-        waiting = len(self.calls) > len(self.running)
-        for cid in ids:  # every scheduled call that completed its prompt produced a token
-            c = self.calls[cid]
+        waiting = len(self.calls) > len(running)
+        for c in sched:  # every scheduled call that completed its prompt produced a token
             if c.generated > c.gen_at_admit:
-                e = mlq.get(cid)
+                e = c.entry
                 if not e.produced:
-                    mlq.token(cid)
+                    mlq.token(c.key)
                 if waiting and not self._dirty and guard_passed(e):
                     self._dirty = True  # a new eviction may be allowed now
-        if done or (ids and mlq.policy.rekey_on_service):
+        if done or (entries and mlq.policy.rekey_on_service):
             self._dirty = True
         for c in done:
             self._release(c)
@@ -175,38 +185,49 @@ class SimEngine(Admission):
             assert ok, "fast-forward allocated beyond the pool"
             c.private += need
 
-    def _fast_forward_steps(self, now: float, t_limit: float) -> int:
+    def _fast_forward_steps(self, now: float, t_limit: float) -> tuple[int, int]:
+        """(decode steps the next step may run, the batch's context tokens): 1 unless
+        every running call decodes; otherwise up to the first completion, block
+        shortage, boundary update or time limit (demotion, guard, promotion, event)."""
         if not self.cfg.fast_forward:
-            return 1
-        batch = self.running.values()
-        if any(c.seq_len - c.computed != 1 for c in batch):
-            return 1
+            return 1, 0
         mlq = self.mlq
         waiting = len(self.calls) > len(self.running)
         if mlq.policy.rekey_on_service and waiting:
-            return 1
+            return 1, 0
+        B = self.B
+        batch = self.running.values()
+        k = first = 1 << 62
+        ctx = 0
+        for c in batch:  # one pass: this runs every step
+            computed = c.computed
+            if c.seq_len - computed != 1:
+                return 1, 0
+            togo = c.output - c.generated
+            if togo < k:
+                k = togo
+            room = (c.n_hashed + c.private) * B - computed  # steps before a new block
+            if room < first:
+                first = room
+            ctx += computed + 1
         r = len(self.running)
-        k = min(c.output - c.generated for c in batch)
-        free = self.kv.free
-        first = min(c.held * self.B - c.computed for c in batch)  # steps before a new block
-        k = min(k, first + (free // r) * self.B)
+        k = min(k, first + (self.kv.free // r) * B)
+        k = min(k, mlq.bounds.steps_to_update())  # boundaries move at block edges
+        if k <= 1:
+            return 1, ctx
         limit = min(t_limit, mlq.next_promotion_time()) - now
         if mlq.policy.demotes:
-            limit = min(limit, min(mlq.get(c.key).quantum_left for c in batch))
+            limit = min(limit, min(c.entry.quantum_left for c in batch))
         if waiting and mlq.policy.preempts:
             for c in batch:  # a guard that passes may allow an eviction: decide then
-                e = mlq.get(c.key)
+                e = c.entry
                 left = max(e.admit_quantum, e.prefill_paid) - e.ran
                 if e.produced and left > 0:
                     limit = min(limit, left)
-        k = min(k, mlq.bounds.steps_to_update())  # boundaries move at block edges
-        if k <= 1:
-            return 1
-        ctx = sum(c.computed + 1 for c in batch)
         # the smallest run whose time reaches ``limit`` (that step still runs)
         if self.cost.decode_run_seconds(r, ctx, k) > limit:
             k = _first_step(k, lambda j: self.cost.decode_run_seconds(r, ctx, j) >= limit)
-        return max(1, k)
+        return max(1, k), ctx
 
     def check(self) -> None:
         self.kv.check()
