@@ -36,6 +36,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import operator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 
@@ -46,6 +48,8 @@ from autellix.boundaries import Boundaries
 from autellix.config import QueueConfig
 from autellix.policies.base import Policy
 from autellix.process_table import ProcessTable
+
+_last = operator.itemgetter(-1)  # a queue position's last field: the call id
 
 
 class CallState(Enum):
@@ -122,11 +126,10 @@ class MultiLevelQueue:
     def get(self, call_id: str) -> QEntry:
         return self._entries[call_id]
 
-    def ordered(self):
-        """Entries in strict priority order (waiting and running), lazily."""
-        entries = self._entries
-        for pos in self._order:
-            yield entries[pos[-1]]
+    def ordered(self) -> Iterator[QEntry]:
+        """Entries in strict priority order (waiting and running), lazily (a C-level
+        ``map`` chain: the simulator walks the running calls on every pass)."""
+        return map(self._entries.__getitem__, map(_last, self._order))
 
     def rank_key(self, call_id: str) -> tuple:
         return self._entries[call_id].pos
@@ -173,10 +176,15 @@ class MultiLevelQueue:
 
     def may_evict(self, waiting_id: str, running_id: str) -> bool:
         """The shared preemption rule (:mod:`autellix.preemption`, rules 1-5)."""
-        if self._recompute_s > self.cfg.recompute_budget * self._busy_s:
+        if self.evictions_paused():
             return False
         return preemption.may_evict(self._entries[waiting_id], self._entries[running_id],
                                     self.policy)
+
+    def evictions_paused(self) -> bool:
+        """Rule 5: no priority eviction while recent recompute exceeds the budget (only
+        an eviction raises the recompute between two charges)."""
+        return self._recompute_s > self.cfg.recompute_budget * self._busy_s
 
     def recompute_share(self) -> float:
         """Recent recompute (run, or committed by priority evictions) over busy time."""

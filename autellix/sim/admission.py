@@ -39,6 +39,7 @@ class Admission:
     _cap: int                    # prompt tokens one step may compute for a call
     _dirty: bool
     _admits: int
+    _all_decode: bool | None  # every running call decodes (set by _grow; None: unknown)
 
     def _decide(self, now: float) -> float:
         cfg, kv, running = self.cfg, self.kv, self.running
@@ -56,8 +57,16 @@ class Admission:
                 for c in sorted(waiting, key=lambda c: self.mlq.rank_key(c.key)):
                     swap_s += self._admit(c, now) or 0.0
                 return swap_s
-        if len(running) >= cfg.max_num_seqs and not self.mlq.policy.preempts:
-            return 0.0  # every seat taken and nobody may be evicted: the walk plans nothing
+        mlq, calls, RUNNING = self.mlq, self.calls, CallState.RUNNING
+        if not mlq.policy.preempts or mlq.evictions_paused():
+            # nobody may be evicted, so the walk admits the first waiting call (plan[0])
+            # only into a free seat with its gate free now, and nothing if not; decided
+            # here without the walk (most passes on a busy engine admit nothing)
+            if len(running) >= cfg.max_num_seqs:
+                return 0.0
+            head = next(e for e in mlq.ordered() if e.state is not RUNNING)
+            if self._admission_need(calls[head.call_id])[1] > kv.free:
+                return 0.0
         B = self.B
         reclaim = n_dec = 0
         for c in running.values():
@@ -67,16 +76,15 @@ class Admission:
         pending = 0
         seats = cfg.max_num_seqs
         plan: list[SimCall] = []
-        visited = set()
+        stop = None  # position of the entry the walk stopped at (None: it saw them all)
         budget0 = cfg.max_batched_tokens - n_dec
         budget = budget0
-        calls, RUNNING = self.calls, CallState.RUNNING
-        for e in self.mlq.ordered():
+        for e in mlq.ordered():
             if seats <= 0:
+                stop = e.pos
                 break  # every seat is taken by calls ahead; the rest are victims
             c = calls[e.call_id]
             if e.state is RUNNING:  # the hot branch: inlined (held, _growth_blocks)
-                visited.add(c.key)
                 seats -= 1
                 held = c.n_hashed + c.private
                 reclaim -= held
@@ -85,9 +93,11 @@ class Admission:
                     pending += grow
                 continue
             if budget <= 0:
+                stop = e.pos
                 break  # this step's tokens are planned: later calls wait for a step anyway
             need, gate, tokens, _ = self._admission_need(c)
             if gate > kv.free + reclaim - pending:
+                stop = e.pos
                 break
             seats -= 1
             pending += need
@@ -95,8 +105,9 @@ class Admission:
             plan.append(c)
         if not plan:
             return 0.0
-        victims = sorted((c for k, c in running.items() if k not in visited),
-                         key=lambda c: self.mlq.rank_key(c.key))
+        # the running calls the walk did not reach (ranked at or after where it stopped)
+        victims = [] if stop is None else sorted(
+            (c for c in running.values() if c.entry.pos >= stop), key=lambda c: c.entry.pos)
         budget = budget0
         swap_s = 0.0
         for c in plan:
@@ -224,19 +235,24 @@ class Admission:
         B, cap = self.B, self._cap
         needs = []
         total = 0
+        decoding = True
         for c in self.running.values():
             t = c.seq_len - c.computed
-            if t > cap:
-                t = cap
+            if t != 1:
+                decoding = False
+                if t > cap:
+                    t = cap
             n = -(-(c.computed + t) // B) - c.n_hashed - c.private  # cdiv, inlined (hot)
             if n > 0:
                 needs.append((c, n))
                 total += n
         if total <= self.kv.free:  # common case: everyone gets blocks, order is irrelevant
+            self.kv.allocate(total)  # one call evicts the same LRU blocks as one per call
             for c, n in needs:
-                self.kv.allocate(n)
                 c.private += n
+            self._all_decode = decoding
             return 0.0
+        self._all_decode = None  # unknown after preemptions: the fast-forward scan checks
         self._dirty = True
         order = sorted(self.running.values(), key=lambda c: self.mlq.rank_key(c.key))
         for c in order:

@@ -42,6 +42,7 @@ class SimEngine(Admission):
         self._step_idx = 0
         self._dirty = True  # something changed since the last decision
         self._admits = 0
+        self._all_decode: bool | None = None
         # prompt tokens one step may compute for a call: a chunk, or (vLLM 0.6.1,
         # chunked_prefill=False) the whole prompt
         self._cap = cfg.max_batched_tokens if cfg.chunked_prefill else 1 << 40
@@ -84,8 +85,7 @@ class SimEngine(Admission):
                         self.cost.decode_run_seconds(len(batch), ctx, k), ctx)
         split = assign_tokens if self.cfg.chunked_prefill or all(
             c.seq_len - c.computed <= 1 for c in batch) else assign_whole_prefills
-        tokens, seconds = split(batch, self.cfg.max_batched_tokens, self.B, self.cost,
-                                self.mlq.rank_key)
+        tokens, seconds = split(batch, self.cfg.max_batched_tokens, self.B, self.cost)
         return Step(now, batch, tokens, 1, swap_s + seconds)
 
     def shorten(self, step: Step, t: float) -> Step | None:
@@ -189,7 +189,7 @@ class SimEngine(Admission):
         """(decode steps the next step may run, the batch's context tokens): 1 unless
         every running call decodes; otherwise up to the first completion, block
         shortage, boundary update or time limit (demotion, guard, promotion, event)."""
-        if not self.cfg.fast_forward:
+        if not self.cfg.fast_forward or self._all_decode is False:
             return 1, 0
         mlq = self.mlq
         waiting = len(self.calls) > len(self.running)

@@ -10,6 +10,7 @@ it short at a step boundary when an event arrives (:meth:`SimEngine.shorten`).
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 from autellix.sim.call import SimCall
@@ -29,12 +30,21 @@ class Step:
         return self.decode_steps > 1
 
 
-def assign_tokens(batch: list[SimCall], budget: int, block: int, cost,
-                  rank) -> tuple[list[int], float]:
+def in_queue_order(batch: list[SimCall], idx: list[int]):
+    """``idx`` (positions in ``batch``) in queue order, lazily: a heap, as the budget
+    usually runs out at the first or second of dozens of prompts (long contexts)."""
+    if len(idx) <= 1:
+        return idx
+    heap = [(batch[i].entry.pos, i) for i in idx]  # positions are unique: no ties
+    heapq.heapify(heap)
+    return (heapq.heappop(heap)[1] for _ in range(len(heap)))
+
+
+def assign_tokens(batch: list[SimCall], budget: int, block: int,
+                  cost) -> tuple[list[int], float]:
     """vLLM's chunked prefill: one token per decode, then the rest of the ``budget``
-    to prompt chunks in queue order (``rank``: a call's queue key), each within the
-    blocks (of ``block`` tokens) it holds. Returns the tokens per call, in ``batch``
-    order, and the step's seconds."""
+    to prompt chunks in queue order, each within the blocks (of ``block`` tokens) it
+    holds. Returns the tokens per call, in ``batch`` order, and the step's seconds."""
     tokens = [0] * len(batch)
     n_dec = ctx = 0
     prefills = []
@@ -49,7 +59,7 @@ def assign_tokens(batch: list[SimCall], budget: int, block: int, cost,
             prefills.append(i)
     chunks = []
     n_samp = n_dec
-    for i in sorted(prefills, key=lambda i: rank(batch[i].key)):
+    for i in in_queue_order(batch, prefills):
         if budget <= 0:
             break
         c = batch[i]
@@ -64,17 +74,16 @@ def assign_tokens(batch: list[SimCall], budget: int, block: int, cost,
     return tokens, cost.step_seconds(chunks, n_dec, ctx, n_samp)
 
 
-def assign_whole_prefills(batch: list[SimCall], budget: int, block: int, cost,
-                          rank) -> tuple[list[int], float]:
+def assign_whole_prefills(batch: list[SimCall], budget: int, block: int,
+                          cost) -> tuple[list[int], float]:
     """vLLM 0.6.1 without chunked prefill: a step that prefills runs no decodes and
     computes whole prompts, in queue order, while they fit the token budget (the
     first one always runs, as 0.6.1 requires the budget to hold any prompt)."""
     tokens = [0] * len(batch)
     chunks: list[tuple[int, int]] = []
     used = n_samp = 0
-    order = sorted((i for i, c in enumerate(batch) if c.seq_len - c.computed > 1),
-                   key=lambda i: rank(batch[i].key))
-    for i in order:
+    for i in in_queue_order(batch, [i for i, c in enumerate(batch)
+                                    if c.seq_len - c.computed > 1]):
         c = batch[i]
         t = min(c.seq_len - c.computed, c.held * block - c.computed)
         if t <= 0:
