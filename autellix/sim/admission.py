@@ -17,6 +17,8 @@ engine (:class:`autellix.sim.engine.SimEngine`) holds the state these methods us
 
 from __future__ import annotations
 
+import itertools
+
 from autellix.mlq import CallState, MultiLevelQueue
 from autellix.sim.block_pool import BlockPool, cdiv
 from autellix.sim.call import EngineStats, SimCall
@@ -68,18 +70,36 @@ class Admission:
             if self._admission_need(calls[head.call_id])[1] > kv.free:
                 return 0.0
         B = self.B
-        reclaim = n_dec = 0
+        reclaim = n_dec = grow_all = 0
         for c in running.values():
-            reclaim += c.n_hashed + c.private
+            held = c.n_hashed + c.private
+            reclaim += held
             if c.seq_len - c.computed <= 1:
                 n_dec += 1
+            grow = -(-(c.computed + 1) // B) - held  # _growth_blocks(c, 1), inlined
+            if grow > 0:
+                grow_all += grow
         pending = 0
         seats = cfg.max_num_seqs
         plan: list[SimCall] = []
         stop = None  # position of the entry the walk stopped at (None: it saw them all)
         budget0 = cfg.max_batched_tokens - n_dec
         budget = budget0
-        for e in mlq.ordered():
+        order = mlq.ordered()
+        ahead = 0
+        for head in order:  # the running calls ranked ahead of the first waiting one
+            if head.state is not RUNNING:
+                break
+            ahead += 1
+        else:
+            return 0.0  # nobody waits
+        if ahead == len(running):  # all of them (the usual case): the walk's sums are known
+            seats -= ahead
+            reclaim, pending = 0, grow_all
+            order = itertools.chain((head,), order)
+        else:
+            order = mlq.ordered()
+        for e in order:
             if seats <= 0:
                 stop = e.pos
                 break  # every seat is taken by calls ahead; the rest are victims

@@ -109,7 +109,6 @@ class SimEngine(Admission):
         self.stats.busy += dt
         self._step_idx += k
         done: list[SimCall] = []
-        entries: list = []  # queue entries of the scheduled calls
         sched: list[SimCall] = []
         running, B, pf = self.running, self.B, 0
         # two loops, not one with branches: this runs for every running call, every step
@@ -117,7 +116,6 @@ class SimEngine(Admission):
             for c in step.calls:
                 if c.key not in running:
                     continue
-                entries.append(c.entry)
                 sched.append(c)
                 c.computed += k
                 c.generated += k
@@ -130,7 +128,6 @@ class SimEngine(Admission):
             for c, t in zip(step.calls, step.tokens, strict=True):
                 if t == 0 or c.key not in running:
                     continue
-                entries.append(c.entry)
                 sched.append(c)
                 if t > 1:  # preemption.prefill_tokens, summed here
                     pf += t
@@ -145,16 +142,19 @@ class SimEngine(Admission):
                 if c.generated >= c.output:
                     done.append(c)
         mlq = self.mlq
+        entries = [c.entry for c in sched]
         if mlq.charge_entries(entries, dt, now, steps=k, prefill_tokens=pf):
             self._dirty = True
-        waiting = len(self.calls) > len(running)
+        # a new eviction may be allowed once a guard passes: look until one does
+        check = len(self.calls) > len(running) and not self._dirty
         for c in sched:  # every scheduled call that completed its prompt produced a token
             if c.generated > c.gen_at_admit:
                 e = c.entry
                 if not e.produced:
                     mlq.token(c.key)
-                if waiting and not self._dirty and guard_passed(e):
-                    self._dirty = True  # a new eviction may be allowed now
+                if check and guard_passed(e):
+                    check = False
+                    self._dirty = True
         if done or (entries and mlq.policy.rekey_on_service):
             self._dirty = True
         for c in done:
