@@ -24,6 +24,7 @@ from autellix.sim.block_pool import BlockPool, cdiv
 from autellix.sim.call import EngineStats, SimCall
 from autellix.sim.costmodel import CostModel
 from autellix.sim.sim_config import EngineConfig
+from autellix.sim.step import BatchScan, scan_batch
 
 
 class Admission:
@@ -41,7 +42,7 @@ class Admission:
     _cap: int                    # prompt tokens one step may compute for a call
     _dirty: bool
     _admits: int
-    _all_decode: bool | None  # every running call decodes (set by _grow; None: unknown)
+    _scan: BatchScan | None  # the batch as _grow left it (None: calls were preempted)
 
     def _decide(self, now: float) -> float:
         cfg, kv, running = self.cfg, self.kv, self.running
@@ -250,29 +251,17 @@ class Admission:
         return max(0, -(-(c.computed + t) // self.B) - c.n_hashed - c.private)
 
     def _grow(self, now: float) -> float:
-        """Make sure every running call has blocks for its next token(s); preempt if not."""
+        """Make sure every running call has blocks for its next token(s); preempt if
+        not. Leaves the batch's scan in ``_scan`` (None after preemptions)."""
         swap_s = 0.0
-        B, cap = self.B, self._cap
-        needs = []
-        total = 0
-        decoding = True
-        for c in self.running.values():
-            t = c.seq_len - c.computed
-            if t != 1:
-                decoding = False
-                if t > cap:
-                    t = cap
-            n = -(-(c.computed + t) // B) - c.n_hashed - c.private  # cdiv, inlined (hot)
-            if n > 0:
-                needs.append((c, n))
-                total += n
-        if total <= self.kv.free:  # common case: everyone gets blocks, order is irrelevant
-            self.kv.allocate(total)  # one call evicts the same LRU blocks as one per call
-            for c, n in needs:
+        scan = scan_batch(self.running.values(), self.B, self._cap)
+        if scan.total <= self.kv.free:  # common case: everyone gets blocks, order is irrelevant
+            self.kv.allocate(scan.total)  # one call evicts the same LRU blocks as one per call
+            for c, n in scan.needs:
                 c.private += n
-            self._all_decode = decoding
+            self._scan = scan
             return 0.0
-        self._all_decode = None  # unknown after preemptions: the fast-forward scan checks
+        self._scan = None
         self._dirty = True
         order = sorted(self.running.values(), key=lambda c: self.mlq.rank_key(c.key))
         for c in order:

@@ -25,7 +25,7 @@ from autellix.sim.block_pool import BlockPool
 from autellix.sim.call import EngineStats, SimCall
 from autellix.sim.costmodel import CostModel
 from autellix.sim.sim_config import EngineConfig
-from autellix.sim.step import Step, assign_tokens, assign_whole_prefills
+from autellix.sim.step import BatchScan, Step, assign_tokens, assign_whole_prefills, scan_batch
 
 
 class SimEngine(Admission):
@@ -42,7 +42,7 @@ class SimEngine(Admission):
         self._step_idx = 0
         self._dirty = True  # something changed since the last decision
         self._admits = 0
-        self._all_decode: bool | None = None
+        self._scan: BatchScan | None = None
         # prompt tokens one step may compute for a call: a chunk, or (vLLM 0.6.1,
         # chunked_prefill=False) the whole prompt
         self._cap = cfg.max_batched_tokens if cfg.chunked_prefill else 1 << 40
@@ -78,14 +78,19 @@ class SimEngine(Admission):
         batch = list(self.running.values())
         if not batch:
             return None
-        k, ctx = self._fast_forward_steps(now, horizon) if swap_s == 0 else (1, 0)
+        scan = self._scan
+        if scan is None:  # calls were preempted for blocks: scan what is left
+            scan = scan_batch(batch, self.B, self._cap)
+        k = self._fast_forward_steps(now, horizon, scan) if swap_s == 0 else 1
         if k > 1:
             self._alloc_decode_run(batch, k)
             return Step(now, batch, [1] * len(batch), k,
-                        self.cost.decode_run_seconds(len(batch), ctx, k), ctx)
-        split = assign_tokens if self.cfg.chunked_prefill or all(
-            c.seq_len - c.computed <= 1 for c in batch) else assign_whole_prefills
-        tokens, seconds = split(batch, self.cfg.max_batched_tokens, self.B, self.cost)
+                        self.cost.decode_run_seconds(len(batch), scan.ctx, k), scan.ctx)
+        budget = self.cfg.max_batched_tokens
+        if self.cfg.chunked_prefill or not scan.prefills:
+            tokens, seconds = assign_tokens(batch, budget, self.B, self.cost, scan)
+        else:
+            tokens, seconds = assign_whole_prefills(batch, budget, self.B, self.cost)
         return Step(now, batch, tokens, 1, swap_s + seconds)
 
     def shorten(self, step: Step, t: float) -> Step | None:
@@ -185,36 +190,21 @@ class SimEngine(Admission):
             assert ok, "fast-forward allocated beyond the pool"
             c.private += need
 
-    def _fast_forward_steps(self, now: float, t_limit: float) -> tuple[int, int]:
-        """(decode steps the next step may run, the batch's context tokens): 1 unless
-        every running call decodes; otherwise up to the first completion, block
-        shortage, boundary update or time limit (demotion, guard, promotion, event)."""
-        if not self.cfg.fast_forward or self._all_decode is False:
-            return 1, 0
+    def _fast_forward_steps(self, now: float, t_limit: float, scan: BatchScan) -> int:
+        """Decode steps the next step may run: 1 unless every running call decodes;
+        otherwise up to the first completion, block shortage, boundary update or time
+        limit (demotion, guard, promotion, event). ``scan``: the batch, blocks given."""
+        if not self.cfg.fast_forward or not scan.all_decode:
+            return 1
         mlq = self.mlq
         waiting = len(self.calls) > len(self.running)
         if mlq.policy.rekey_on_service and waiting:
-            return 1, 0
-        B = self.B
-        batch = self.running.values()
-        k = first = 1 << 62
-        ctx = 0
-        for c in batch:  # one pass: this runs every step
-            computed = c.computed
-            if c.seq_len - computed != 1:
-                return 1, 0
-            togo = c.output - c.generated
-            if togo < k:
-                k = togo
-            room = (c.n_hashed + c.private) * B - computed  # steps before a new block
-            if room < first:
-                first = room
-            ctx += computed + 1
-        r = len(self.running)
-        k = min(k, first + (self.kv.free // r) * B)
+            return 1
+        r, ctx, batch = len(self.running), scan.ctx, self.running.values()
+        k = min(scan.togo, scan.room + (self.kv.free // r) * self.B)
         k = min(k, mlq.bounds.steps_to_update())  # boundaries move at block edges
         if k <= 1:
-            return 1, ctx
+            return 1
         limit = min(t_limit, mlq.next_promotion_time()) - now
         if mlq.policy.demotes:
             limit = min(limit, min(c.entry.quantum_left for c in batch))
@@ -227,7 +217,7 @@ class SimEngine(Admission):
         # the smallest run whose time reaches ``limit`` (that step still runs)
         if self.cost.decode_run_seconds(r, ctx, k) > limit:
             k = _first_step(k, lambda j: self.cost.decode_run_seconds(r, ctx, j) >= limit)
-        return max(1, k), ctx
+        return max(1, k)
 
     def check(self) -> None:
         self.kv.check()
