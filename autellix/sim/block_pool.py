@@ -126,11 +126,12 @@ class BlockPool:
         # cached -> taken back from the LRU. As bulk operations: a re-prefill after an
         # eviction seals a chunk of 128 cached blocks each step (long contexts)
         got = list(map(ref.get, hs))
-        shared = list(compress(zip(hs, got), got))  # holders > 0 (None and 0 are falsy)
+        # holders > 0 (None and 0 are falsy)
+        shared = list(compress(zip(hs, got, strict=True), got))
         revived = list(compress(hs, map(operator.eq, got, repeat(0))))
         ref.update(dict.fromkeys(hs, 1))
         if shared:
-            ref.update(zip(map(_first, shared), map(_inc, map(_second, shared))))
+            ref.update(zip(map(_first, shared), map(_inc, map(_second, shared)), strict=True))
             self.used -= len(shared)
         if revived:
             _drain(map(self.cached.pop, revived))
