@@ -150,16 +150,16 @@ class SimEngine(Admission):
         entries = [c.entry for c in sched]
         if mlq.charge_entries(entries, dt, now, steps=k, prefill_tokens=pf):
             self._dirty = True
-        # a new eviction may be allowed once a guard passes: look until one does
-        check = len(self.calls) > len(running) and not self._dirty
-        for c in sched:  # every scheduled call that completed its prompt produced a token
-            if c.generated > c.gen_at_admit:
-                e = c.entry
-                if not e.produced:
-                    mlq.token(c.key)
-                if check and guard_passed(e):
-                    check = False
+        # every scheduled call that completed its prompt produced a token (charged above
+        # as prefill); then a new eviction may be allowed once a guard passes
+        for c in sched:
+            if c.generated > c.gen_at_admit and not c.entry.produced:
+                mlq.token(c.key)
+        if len(self.calls) > len(running) and not self._dirty:
+            for c in sched:
+                if c.generated > c.gen_at_admit and guard_passed(c.entry):
                     self._dirty = True
+                    break
         if done or (entries and mlq.policy.rekey_on_service):
             self._dirty = True
         for c in done:
