@@ -118,10 +118,8 @@ class SimEngine(Admission):
         running, B, pf = self.running, self.B, 0
         # two loops, not one with branches: this runs for every running call, every step
         if run:
-            for c in step.calls:
-                if c.key not in running:
-                    continue
-                sched.append(c)
+            sched = [c for c in step.calls if c.key in running]
+            for c in sched:
                 c.computed += k
                 c.generated += k
                 c.seq_len += k

@@ -54,7 +54,7 @@ def scan_batch(batch, block: int, cap: int) -> BatchScan:
     """Scan ``batch`` (the running calls, in batch order); ``cap``: prompt tokens one
     step may compute for a call."""
     needs = []
-    tokens: list[int] = []
+    tokens = [0] * len(batch)
     prefills = []
     total = ctx = n_dec = 0
     togo = room = 1 << 62
@@ -68,17 +68,15 @@ def scan_batch(batch, block: int, cap: int) -> BatchScan:
             total += n
             held += n
         if t == 1:
-            tokens.append(1)
+            tokens[i] = 1
             n_dec += 1
             ctx += computed + 1
             if c.output - c.generated < togo:
                 togo = c.output - c.generated
             if held * block - computed < room:
                 room = held * block - computed
-        else:
-            tokens.append(0)
-            if t > 1:
-                prefills.append(i)
+        elif t > 1:
+            prefills.append(i)
     return BatchScan(needs, total, tokens, prefills, n_dec, ctx, togo, room)
 
 
