@@ -36,6 +36,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import operator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 
@@ -46,6 +48,8 @@ from autellix.boundaries import Boundaries
 from autellix.config import QueueConfig
 from autellix.policies.base import Policy
 from autellix.process_table import ProcessTable
+
+_last = operator.itemgetter(-1)  # a queue position's last field: the call id
 
 
 class CallState(Enum):
@@ -122,11 +126,10 @@ class MultiLevelQueue:
     def get(self, call_id: str) -> QEntry:
         return self._entries[call_id]
 
-    def ordered(self):
-        """Entries in strict priority order (waiting and running), lazily."""
-        entries = self._entries
-        for pos in self._order:
-            yield entries[pos[-1]]
+    def ordered(self) -> Iterator[QEntry]:
+        """Entries in strict priority order (waiting and running), lazily (a C-level
+        ``map`` chain: the simulator walks the running calls on every pass)."""
+        return map(self._entries.__getitem__, map(_last, self._order))
 
     def rank_key(self, call_id: str) -> tuple:
         return self._entries[call_id].pos
@@ -173,10 +176,15 @@ class MultiLevelQueue:
 
     def may_evict(self, waiting_id: str, running_id: str) -> bool:
         """The shared preemption rule (:mod:`autellix.preemption`, rules 1-5)."""
-        if self._recompute_s > self.cfg.recompute_budget * self._busy_s:
+        if self.evictions_paused():
             return False
         return preemption.may_evict(self._entries[waiting_id], self._entries[running_id],
                                     self.policy)
+
+    def evictions_paused(self) -> bool:
+        """Rule 5: no priority eviction while recent recompute exceeds the budget (only
+        an eviction raises the recompute between two charges)."""
+        return self._recompute_s > self.cfg.recompute_budget * self._busy_s
 
     def recompute_share(self) -> float:
         """Recent recompute (run, or committed by priority evictions) over busy time."""
@@ -229,6 +237,14 @@ class MultiLevelQueue:
         advances several decode steps at once). ``prefill_tokens``: the step's prompt
         chunk tokens (:func:`autellix.preemption.prefill_tokens`), which rule 5's
         recompute estimate learns from. Returns demoted ids."""
+        entries = self._entries
+        return self.charge_entries([entries[cid] for cid in call_ids], dt, now, steps,
+                                   prefill_tokens)
+
+    def charge_entries(self, scheduled: list[QEntry], dt: float, now: float, steps: int = 1,
+                       prefill_tokens: int = 0) -> list[str]:
+        """:meth:`charge` given the queue entries themselves (the simulator keeps each
+        call's entry, and charges every running call every step)."""
         demoted: list[str] = []
         if dt <= 0:
             return demoted
@@ -251,8 +267,9 @@ class MultiLevelQueue:
             self._dec_s += dt
             self._dec_n += steps
         recomputed = False
-        for cid in call_ids:
-            e = self._entries[cid]
+        policy = self.policy
+        demotes, rekey = policy.demotes, policy.rekey_on_service
+        for e in scheduled:  # hot (every running call, every step): locals, no calls
             if e.produced:
                 e.ran += dt
             else:
@@ -264,7 +281,7 @@ class MultiLevelQueue:
             e.service += dt
             e.window_service += dt
             moved = False
-            if self.policy.demotes and e.level < last:
+            if demotes and e.level < last:
                 e.quantum_left -= dt
                 while e.quantum_left <= 1e-12 and e.level < last:
                     e.level += 1
@@ -273,8 +290,8 @@ class MultiLevelQueue:
                     moved = True
                 if moved:
                     e.seq = next(self._seq)
-                    demoted.append(cid)
-            if moved or self.policy.rekey_on_service:
+                    demoted.append(e.call_id)
+            if moved or rekey:
                 self._order.remove(e.pos)
                 self._place(e)
         if recomputed:

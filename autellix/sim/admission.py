@@ -17,11 +17,14 @@ engine (:class:`autellix.sim.engine.SimEngine`) holds the state these methods us
 
 from __future__ import annotations
 
+import itertools
+
 from autellix.mlq import CallState, MultiLevelQueue
 from autellix.sim.block_pool import BlockPool, cdiv
 from autellix.sim.call import EngineStats, SimCall
 from autellix.sim.costmodel import CostModel
 from autellix.sim.sim_config import EngineConfig
+from autellix.sim.step import BatchScan, scan_batch
 
 
 class Admission:
@@ -39,6 +42,7 @@ class Admission:
     _cap: int                    # prompt tokens one step may compute for a call
     _dirty: bool
     _admits: int
+    _scan: BatchScan | None  # the batch as _grow left it (None: calls were preempted)
 
     def _decide(self, now: float) -> float:
         cfg, kv, running = self.cfg, self.kv, self.running
@@ -56,28 +60,65 @@ class Admission:
                 for c in sorted(waiting, key=lambda c: self.mlq.rank_key(c.key)):
                     swap_s += self._admit(c, now) or 0.0
                 return swap_s
-        reclaim = sum(c.held for c in running.values())
+        mlq, calls, RUNNING = self.mlq, self.calls, CallState.RUNNING
+        if not mlq.policy.preempts or mlq.evictions_paused():
+            # nobody may be evicted, so the walk admits the first waiting call (plan[0])
+            # only into a free seat with its gate free now, and nothing if not; decided
+            # here without the walk (most passes on a busy engine admit nothing)
+            if len(running) >= cfg.max_num_seqs:
+                return 0.0
+            head = next(e for e in mlq.ordered() if e.state is not RUNNING)
+            if self._admission_need(calls[head.call_id])[1] > kv.free:
+                return 0.0
+        B = self.B
+        reclaim = n_dec = grow_all = 0
+        for c in running.values():
+            held = c.n_hashed + c.private
+            reclaim += held
+            if c.seq_len - c.computed <= 1:
+                n_dec += 1
+            grow = -(-(c.computed + 1) // B) - held  # _growth_blocks(c, 1), inlined
+            if grow > 0:
+                grow_all += grow
         pending = 0
         seats = cfg.max_num_seqs
         plan: list[SimCall] = []
-        visited = set()
-        budget0 = cfg.max_batched_tokens - sum(1 for c in running.values()
-                                               if c.seq_len - c.computed <= 1)
+        stop = None  # position of the entry the walk stopped at (None: it saw them all)
+        budget0 = cfg.max_batched_tokens - n_dec
         budget = budget0
-        for e in self.mlq.ordered():
+        order = mlq.ordered()
+        ahead = 0
+        for head in order:  # the running calls ranked ahead of the first waiting one
+            if head.state is not RUNNING:
+                break
+            ahead += 1
+        else:
+            return 0.0  # nobody waits
+        if ahead == len(running):  # all of them (the usual case): the walk's sums are known
+            seats -= ahead
+            reclaim, pending = 0, grow_all
+            order = itertools.chain((head,), order)
+        else:
+            order = mlq.ordered()
+        for e in order:
             if seats <= 0:
+                stop = e.pos
                 break  # every seat is taken by calls ahead; the rest are victims
-            c = self.calls[e.call_id]
-            if e.state is CallState.RUNNING:
-                visited.add(c.key)
+            c = calls[e.call_id]
+            if e.state is RUNNING:  # the hot branch: inlined (held, _growth_blocks)
                 seats -= 1
-                reclaim -= c.held
-                pending += self._growth_blocks(c, 1)
+                held = c.n_hashed + c.private
+                reclaim -= held
+                grow = -(-(c.computed + 1) // B) - held
+                if grow > 0:
+                    pending += grow
                 continue
             if budget <= 0:
+                stop = e.pos
                 break  # this step's tokens are planned: later calls wait for a step anyway
             need, gate, tokens, _ = self._admission_need(c)
             if gate > kv.free + reclaim - pending:
+                stop = e.pos
                 break
             seats -= 1
             pending += need
@@ -85,8 +126,9 @@ class Admission:
             plan.append(c)
         if not plan:
             return 0.0
-        victims = sorted((c for k, c in running.items() if k not in visited),
-                         key=lambda c: self.mlq.rank_key(c.key))
+        # the running calls the walk did not reach (ranked at or after where it stopped)
+        victims = [] if stop is None else sorted(
+            (c for c in running.values() if c.entry.pos >= stop), key=lambda c: c.entry.pos)
         budget = budget0
         swap_s = 0.0
         for c in plan:
@@ -209,24 +251,17 @@ class Admission:
         return max(0, -(-(c.computed + t) // self.B) - c.n_hashed - c.private)
 
     def _grow(self, now: float) -> float:
-        """Make sure every running call has blocks for its next token(s); preempt if not."""
+        """Make sure every running call has blocks for its next token(s); preempt if
+        not. Leaves the batch's scan in ``_scan`` (None after preemptions)."""
         swap_s = 0.0
-        B, cap = self.B, self._cap
-        needs = []
-        total = 0
-        for c in self.running.values():
-            t = c.seq_len - c.computed
-            if t > cap:
-                t = cap
-            n = -(-(c.computed + t) // B) - c.n_hashed - c.private  # cdiv, inlined (hot)
-            if n > 0:
-                needs.append((c, n))
-                total += n
-        if total <= self.kv.free:  # common case: everyone gets blocks, order is irrelevant
-            for c, n in needs:
-                self.kv.allocate(n)
+        scan = scan_batch(self.running.values(), self.B, self._cap)
+        if scan.total <= self.kv.free:  # common case: everyone gets blocks, order is irrelevant
+            self.kv.allocate(scan.total)  # one call evicts the same LRU blocks as one per call
+            for c, n in scan.needs:
                 c.private += n
+            self._scan = scan
             return 0.0
+        self._scan = None
         self._dirty = True
         order = sorted(self.running.values(), key=lambda c: self.mlq.rank_key(c.key))
         for c in order:

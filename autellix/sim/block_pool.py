@@ -36,6 +36,7 @@ def _drain(it) -> None:
 
 
 _inc = (1).__add__
+_first, _second = operator.itemgetter(0), operator.itemgetter(1)
 
 
 class BlockPool:
@@ -121,16 +122,19 @@ class BlockPool:
         if ref.keys().isdisjoint(hs):  # the common case: fresh content
             ref.update(dict.fromkeys(hs, 1))
             return
-        for h in hs:
-            c = ref.get(h)
-            if c is None:
-                ref[h] = 1
-            elif c:
-                ref[h] = c + 1
-                self.used -= 1
-            else:
-                del self.cached[h]
-                ref[h] = 1
+        # per block: new -> 1 holder; held by others -> one more (this copy is freed);
+        # cached -> taken back from the LRU. As bulk operations: a re-prefill after an
+        # eviction seals a chunk of 128 cached blocks each step (long contexts)
+        got = list(map(ref.get, hs))
+        # holders > 0 (None and 0 are falsy)
+        shared = list(compress(zip(hs, got, strict=True), got))
+        revived = list(compress(hs, map(operator.eq, got, repeat(0))))
+        ref.update(dict.fromkeys(hs, 1))
+        if shared:
+            ref.update(zip(map(_first, shared), map(_inc, map(_second, shared)), strict=True))
+            self.used -= len(shared)
+        if revived:
+            _drain(map(self.cached.pop, revived))
 
     def release(self, hashes: list, n_hashed: int, n_private: int) -> None:
         """Release a sequence's blocks: hashed ones go to the LRU cache when unreferenced."""

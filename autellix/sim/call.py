@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from autellix.mlq import QEntry
+
 
 @dataclass(slots=True, eq=False)
 class SimCall:
@@ -30,6 +32,8 @@ class SimCall:
     seq_len: int = 0    # prompt + generated, kept in step with ``generated``
     gen_at_admit: int = 0  # ``generated`` when last admitted (progress guard)
     admit_seq: int = 0  # order of the latest admission
+    # its queue entry (set when queued): read every step, so not looked up by key
+    entry: QEntry = None  # type: ignore[assignment]  # SimEngine.add sets it
 
     def __post_init__(self) -> None:
         self.seq_len = self.prompt + self.generated

@@ -19,13 +19,13 @@ cuts a run short (:meth:`SimEngine.shorten`) when a new call arrives.
 from __future__ import annotations
 
 from autellix.mlq import CallState, MultiLevelQueue
-from autellix.preemption import guard_passed, prefill_tokens
+from autellix.preemption import guard_passed
 from autellix.sim.admission import Admission
 from autellix.sim.block_pool import BlockPool
 from autellix.sim.call import EngineStats, SimCall
 from autellix.sim.costmodel import CostModel
 from autellix.sim.sim_config import EngineConfig
-from autellix.sim.step import Step, assign_tokens, assign_whole_prefills
+from autellix.sim.step import BatchScan, Step, assign_tokens, assign_whole_prefills, scan_batch
 
 
 class SimEngine(Admission):
@@ -42,6 +42,7 @@ class SimEngine(Admission):
         self._step_idx = 0
         self._dirty = True  # something changed since the last decision
         self._admits = 0
+        self._scan: BatchScan | None = None
         # prompt tokens one step may compute for a call: a chunk, or (vLLM 0.6.1,
         # chunked_prefill=False) the whole prompt
         self._cap = cfg.max_batched_tokens if cfg.chunked_prefill else 1 << 40
@@ -54,8 +55,8 @@ class SimEngine(Admission):
     def add(self, call: SimCall, now: float, remaining_work: float = 0.0) -> None:
         self.calls[call.key] = call
         self._dirty = True
-        self.mlq.add(call.key, call.program_id, now, remaining_work=remaining_work,
-                     engine=self.idx)
+        call.entry = self.mlq.add(call.key, call.program_id, now,
+                                  remaining_work=remaining_work, engine=self.idx)
 
     def active(self) -> int:
         return len(self.calls)
@@ -77,16 +78,19 @@ class SimEngine(Admission):
         batch = list(self.running.values())
         if not batch:
             return None
-        k = self._fast_forward_steps(now, horizon) if swap_s == 0 else 1
+        scan = self._scan
+        if scan is None:  # calls were preempted for blocks: scan what is left
+            scan = scan_batch(batch, self.B, self._cap)
+        k = self._fast_forward_steps(now, horizon, scan) if swap_s == 0 else 1
         if k > 1:
-            ctx = sum(c.computed + 1 for c in batch)
             self._alloc_decode_run(batch, k)
             return Step(now, batch, [1] * len(batch), k,
-                        self.cost.decode_run_seconds(len(batch), ctx, k), ctx)
-        split = assign_tokens if self.cfg.chunked_prefill or all(
-            c.seq_len - c.computed <= 1 for c in batch) else assign_whole_prefills
-        tokens, seconds = split(batch, self.cfg.max_batched_tokens, self.B, self.cost,
-                                self.mlq.rank_key)
+                        self.cost.decode_run_seconds(len(batch), scan.ctx, k), scan.ctx)
+        budget = self.cfg.max_batched_tokens
+        if self.cfg.chunked_prefill or not scan.prefills:
+            tokens, seconds = assign_tokens(batch, budget, self.B, self.cost, scan)
+        else:
+            tokens, seconds = assign_whole_prefills(batch, budget, self.B, self.cost)
         return Step(now, batch, tokens, 1, swap_s + seconds)
 
     def shorten(self, step: Step, t: float) -> Step | None:
@@ -110,42 +114,51 @@ class SimEngine(Admission):
         self.stats.busy += dt
         self._step_idx += k
         done: list[SimCall] = []
-        ids = []
-        counts = []
-        B = self.B
-        for c, t in zip(step.calls, step.tokens, strict=True):
-            if t == 0 or c.key not in self.running:
-                continue
-            if run:
-                t = k
-            ids.append(c.key)
-            counts.append(t)
-            c.computed += t
-            if run:
+        sched: list[SimCall] = []
+        running, B, pf = self.running, self.B, 0
+        # two loops, not one with branches: this runs for every running call, every step
+        if run:
+            sched = [c for c in step.calls if c.key in running]
+            for c in sched:
+                c.computed += k
                 c.generated += k
                 c.seq_len += k
-            elif c.computed >= c.seq_len:
-                c.generated += 1
-                c.seq_len += 1
-                if c.first_token is None:
-                    c.first_token = now
-            if c.computed // B > c.n_hashed:
-                self._seal(c)
-            if c.generated >= c.output:
-                done.append(c)
+                if c.computed // B > c.n_hashed:
+                    self._seal(c)
+                if c.generated >= c.output:
+                    done.append(c)
+        else:
+            for c, t in zip(step.calls, step.tokens, strict=True):
+                if t == 0 or c.key not in running:
+                    continue
+                sched.append(c)
+                if t > 1:  # preemption.prefill_tokens, summed here
+                    pf += t
+                c.computed += t
+                if c.computed >= c.seq_len:
+                    c.generated += 1
+                    c.seq_len += 1
+                    if c.first_token is None:
+                        c.first_token = now
+                if c.computed // B > c.n_hashed:
+                    self._seal(c)
+                if c.generated >= c.output:
+                    done.append(c)
         mlq = self.mlq
-        if mlq.charge(ids, dt, now, steps=k, prefill_tokens=0 if run else prefill_tokens(counts)):
+        entries = [c.entry for c in sched]
+        if mlq.charge_entries(entries, dt, now, steps=k, prefill_tokens=pf):
             self._dirty = True
-        waiting = len(self.calls) > len(self.running)
-        for cid in ids:  # every scheduled call that completed its prompt produced a token
-            c = self.calls[cid]
-            if c.generated > c.gen_at_admit:
-                e = mlq.get(cid)
-                if not e.produced:
-                    mlq.token(cid)
-                if waiting and not self._dirty and guard_passed(e):
-                    self._dirty = True  # a new eviction may be allowed now
-        if done or (ids and mlq.policy.rekey_on_service):
+        # every scheduled call that completed its prompt produced a token (charged above
+        # as prefill); then a new eviction may be allowed once a guard passes
+        for c in sched:
+            if c.generated > c.gen_at_admit and not c.entry.produced:
+                mlq.token(c.key)
+        if len(self.calls) > len(running) and not self._dirty:
+            for c in sched:
+                if c.generated > c.gen_at_admit and guard_passed(c.entry):
+                    self._dirty = True
+                    break
+        if done or (entries and mlq.policy.rekey_on_service):
             self._dirty = True
         for c in done:
             self._release(c)
@@ -175,34 +188,30 @@ class SimEngine(Admission):
             assert ok, "fast-forward allocated beyond the pool"
             c.private += need
 
-    def _fast_forward_steps(self, now: float, t_limit: float) -> int:
-        if not self.cfg.fast_forward:
-            return 1
-        batch = self.running.values()
-        if any(c.seq_len - c.computed != 1 for c in batch):
+    def _fast_forward_steps(self, now: float, t_limit: float, scan: BatchScan) -> int:
+        """Decode steps the next step may run: 1 unless every running call decodes;
+        otherwise up to the first completion, block shortage, boundary update or time
+        limit (demotion, guard, promotion, event). ``scan``: the batch, blocks given."""
+        if not self.cfg.fast_forward or not scan.all_decode:
             return 1
         mlq = self.mlq
         waiting = len(self.calls) > len(self.running)
         if mlq.policy.rekey_on_service and waiting:
             return 1
-        r = len(self.running)
-        k = min(c.output - c.generated for c in batch)
-        free = self.kv.free
-        first = min(c.held * self.B - c.computed for c in batch)  # steps before a new block
-        k = min(k, first + (free // r) * self.B)
-        limit = min(t_limit, mlq.next_promotion_time()) - now
-        if mlq.policy.demotes:
-            limit = min(limit, min(mlq.get(c.key).quantum_left for c in batch))
-        if waiting and mlq.policy.preempts:
-            for c in batch:  # a guard that passes may allow an eviction: decide then
-                e = mlq.get(c.key)
-                left = max(e.admit_quantum, e.prefill_paid) - e.ran
-                if e.produced and left > 0:
-                    limit = min(limit, left)
+        r, ctx, batch = len(self.running), scan.ctx, self.running.values()
+        k = min(scan.togo, scan.room + (self.kv.free // r) * self.B)
         k = min(k, mlq.bounds.steps_to_update())  # boundaries move at block edges
         if k <= 1:
             return 1
-        ctx = sum(c.computed + 1 for c in batch)
+        limit = min(t_limit, mlq.next_promotion_time()) - now
+        if mlq.policy.demotes:
+            limit = min(limit, min(c.entry.quantum_left for c in batch))
+        if waiting and mlq.policy.preempts:
+            for c in batch:  # a guard that passes may allow an eviction: decide then
+                e = c.entry
+                left = max(e.admit_quantum, e.prefill_paid) - e.ran
+                if e.produced and left > 0:
+                    limit = min(limit, left)
         # the smallest run whose time reaches ``limit`` (that step still runs)
         if self.cost.decode_run_seconds(r, ctx, k) > limit:
             k = _first_step(k, lambda j: self.cost.decode_run_seconds(r, ctx, j) >= limit)
