@@ -13,8 +13,9 @@ from autellix.config import ConfigError
 from autellix.errors import AutellixError
 
 DEFAULT_LOADS = "0.4,0.7,0.85,1.0,1.2"
-DEFAULT_VLLM_RATES = "0.5,1,2"
+DEFAULT_VLLM_LOADS = "0.5,0.8,1.1"
 DEFAULT_ARMS = "vllm-opt,mlfq,plas,srpt"
+DEFAULT_VLLM_ARMS = "vllm-opt,mlfq,plas"  # srpt is clairvoyant: simulator only
 
 
 def register(app: typer.Typer) -> None:
@@ -37,10 +38,15 @@ def register(app: typer.Typer) -> None:
         cooldown: float = typer.Option(0.5, help="cool-down after the window, as a fraction of it"),
         rates: str = typer.Option("", help="comma-separated arrival rates (programs/s); "
                                            "overrides --loads"),
-        loads: str = typer.Option(DEFAULT_LOADS, help="(sim) grid rates as multiples of the "
-                                  "cluster's full-batch capacity (autellix.sim.capacity)"),
-        policies: str = typer.Option(DEFAULT_ARMS, help="arms to compare (policies or named "
-                                     "baselines: vllm, vllm-opt, vllm-priority, las-router)"),
+        loads: str = typer.Option("", help="grid rates as multiples of capacity: the "
+                                  "simulated cluster's full-batch capacity (default "
+                                  f"{DEFAULT_LOADS}), or with --engine vllm the capacity "
+                                  "measured first on this machine (default "
+                                  f"{DEFAULT_VLLM_LOADS})"),
+        policies: str = typer.Option("", help="arms to compare (policies or named "
+                                     "baselines: vllm, vllm-opt, vllm-priority, las-router; "
+                                     f"default {DEFAULT_ARMS}, with --engine vllm "
+                                     f"{DEFAULT_VLLM_ARMS})"),
         balancers: str = typer.Option("autellix", help="balancers (with --engines > 1)"),
         engines: str = typer.Option("1", help="engine counts, comma-separated"),
         engine: str = typer.Option("sim",
@@ -78,6 +84,9 @@ def register(app: typer.Typer) -> None:
         max_prompt_tokens: int = typer.Option(1536, help="(vllm) clip replayed prompts to this"),
         max_model_len: int = typer.Option(2048,
             help="(vllm) engine context; prompts+outputs are clipped to fit"),
+        capacity_programs: int = typer.Option(0, help="(vllm) programs submitted at once to "
+                                              "measure capacity (0: 2 x --max-num-seqs per "
+                                              "engine, at least 16)"),
     ):
         from rich.console import Console
 
@@ -89,7 +98,8 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         try:
-            arms = parse_list(policies, "policies")
+            arms = parse_list(policies or (DEFAULT_VLLM_ARMS if engine == "vllm"
+                                           else DEFAULT_ARMS), "policies")
             bals = parse_list(balancers, "balancers")
             ns = [int(x) for x in parse_list(engines, "engines")]
             if engine not in ("sim", "vllm"):
@@ -104,9 +114,13 @@ def register(app: typer.Typer) -> None:
                 require_ray()
             arm_defs = {a: (get_arm(a).to_dict() if engine == "sim" else {"name": a})
                         for a in arms}
-            load_list = parse_floats(loads, "loads") if not rates and engine == "sim" else None
-            rate_list = (parse_floats(rates or DEFAULT_VLLM_RATES, "rates")
-                         if load_list is None else [])
+            if rates and loads:
+                raise ConfigError("give --rates or --loads, not both")
+            load_list = None if rates else parse_floats(
+                loads or (DEFAULT_VLLM_LOADS if engine == "vllm" else DEFAULT_LOADS), "loads")
+            rate_list = parse_floats(rates, "rates") if rates else []
+            if capacity_programs < 0:
+                raise ConfigError("--capacity-programs must be >= 0 (0: automatic)")
             slo_spec = SLO.parse(slo, metric)
             if seeds < 1:
                 raise ConfigError("--seeds must be >= 1")
@@ -126,8 +140,8 @@ def register(app: typer.Typer) -> None:
         t0 = time.perf_counter()
         if engine == "vllm":
             _run_vllm(console, config, loader, n, warmup, cooldown, arms, bals, ns, rate_list,
-                      seed, slo_spec, engine_url, model, max_prompt_tokens, max_num_seqs, qcfg,
-                      max_model_len, out / label, t0)
+                      load_list, capacity_programs, seed, slo_spec, engine_url, model,
+                      max_prompt_tokens, max_num_seqs, qcfg, max_model_len, out / label, t0)
             return
         try:
             from autellix.sim import EngineConfig, SimConfig
@@ -229,18 +243,40 @@ def _report(console, config, summaries, analysis, where, *, rows=(), calls=(), e
                   f"in {time.perf_counter() - t0:.0f}s")
 
 
-def _run_vllm(console, config, loader, n, warmup, cooldown, arms, bals, ns, rates, seed, slo,
-              urls, model, max_prompt_tokens, max_num_seqs, qcfg, max_model_len, where, t0):
-    from autellix.cli.compare_vllm import run_vllm_sweep
+def _run_vllm(console, config, loader, n, warmup, cooldown, arms, bals, ns, rates, loads,
+              capacity_programs, seed, slo, urls, model, max_prompt_tokens, max_num_seqs, qcfg,
+              max_model_len, where, t0):
+    from autellix.cli.compare_vllm import probe_capacity, run_vllm_sweep, stock_policy
     from autellix.compare import capacity_rows, grid_capacities, grid_points, reference_arm
     from autellix.steady import Window
 
+    capacity = None
     try:
-        # real engines: no capacity model; the window is --window programs at the lowest rate
-        window = Window.at_capacity(n, min(rates), warmup, cooldown, horizon_factor=1e9)
+        for a in arms:
+            stock_policy(a)  # fail on a simulator-only arm before any engine starts
+        if loads is not None:
+            # measure this machine's capacity on the reference arm, then place the rates
+            ref_n = ns[0]
+            k = capacity_programs or max(16, 2 * max_num_seqs * ref_n)
+            cap = probe_capacity(loader(k, seed), reference_arm(arms), bals[0], ref_n,
+                                 seed=seed, urls=urls, model=model or None,
+                                 max_prompt_tokens=max_prompt_tokens, max_num_seqs=max_num_seqs,
+                                 max_model_len=max_model_len, queue=qcfg, console=console)
+            capacity = cap.programs_per_s / ref_n
+            config["capacity_probe"] = {**cap.to_dict(), "arm": reference_arm(arms),
+                                        "n_engines": ref_n}
+            config["capacity_per_engine"] = capacity
+            rates_by_n = {m: [x * capacity * m for x in loads] for m in ns}
+            window = Window.at_capacity(n, capacity * ref_n, warmup, cooldown,
+                                        horizon_factor=1e9)
+        else:
+            # fixed rates: no capacity; the window is --window programs at the lowest rate
+            rates_by_n = {m: list(rates) for m in ns}
+            window = Window.at_capacity(n, min(rates), warmup, cooldown, horizon_factor=1e9)
         config["window"] = window.to_dict()
-        programs = loader(window.programs_needed(max(rates)), seed)
-        pts = grid_points(arms, {n: rates for n in ns}, bals, [seed])
+        top = max(r for rs in rates_by_n.values() for r in rs)
+        programs = loader(window.programs_needed(top), seed)
+        pts = grid_points(arms, rates_by_n, bals, [seed])
         result = run_vllm_sweep(programs, pts, seed=seed, urls=urls, model=model or None,
                                 max_prompt_tokens=max_prompt_tokens, max_num_seqs=max_num_seqs,
                                 queue=qcfg, console=console, max_model_len=max_model_len,
@@ -262,5 +298,6 @@ def _run_vllm(console, config, loader, n, warmup, cooldown, arms, bals, ns, rate
                         rows=capacity_rows(caps, [seed]))
     config["vllm"] = {"max_num_seqs": max_num_seqs, "max_prompt_tokens": max_prompt_tokens,
                       "model": model or "tiny (random weights)", "urls": urls}
-    config["rates"] = rates
-    _report(console, config, result.summaries, analysis, where, rows=result.program_rows, t0=t0)
+    config["rates"] = rates_by_n[ns[0]]
+    _report(console, config, result.summaries, analysis, where, rows=result.program_rows, t0=t0,
+            capacity=capacity)
