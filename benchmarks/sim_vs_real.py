@@ -17,12 +17,19 @@ engine did. Client-side times include the HTTP path and the API server, which th
 simulator does not model; the benchmark also gives the engine-side mean call latency
 (plug-in step log) so the two can be told apart.
 
+With ``--rounds K`` (default 2) every arm runs K times on a fresh engine, the order
+of the arms reversed every other round (ABC, CBA: a shared machine's load drifts),
+and each point reports the real runs' mean and spread (min-max over rounds, as a
+fraction of the mean) beside the error, so noise is visible next to it. The arms'
+order is called *resolved* at a rate only when the gaps between neighbouring arms
+exceed the real runs' spread there; otherwise the engine itself does not order them.
+
 Programs: chat-like chains of 2-5 calls (prompts of 32-200 new tokens on a growing
 history, outputs of 16-120 tokens, 0.2 s tool delays), small enough that the tiny
 engine's 2048-token context never clips them. Rates are multiples of the simulator's
 full-batch capacity estimate for the fitted profile.
 
-    python benchmarks/sim_vs_real.py --out results/sim-vs-real
+    python benchmarks/sim_vs_real.py --out results/sim-vs-real [--rounds 2] [--n 30]
     python benchmarks/sim_vs_real.py --engines 2 --out results/sim-vs-real-2
 """
 
@@ -161,8 +168,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--engines", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=2, help="real runs per arm, order rotated")
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
+    if a.rounds < 1:
+        ap.error("--rounds must be >= 1")
     a.out.mkdir(parents=True, exist_ok=True)
     prof, fit = profile_engine(a.out)
     progs = programs(a.n, a.seed)
@@ -172,32 +182,64 @@ def main() -> None:
     rates = [round(float(x) * cap * a.engines, 4) for x in a.loads.split(",")]
     print(f"capacity {cap:.3f} programs/s per engine (simulator, fitted profile); "
           f"rates {rates}", flush=True)
+    arms = a.arms.split(",")
+    real: dict[tuple, list[dict]] = {}
+    for rnd in range(a.rounds):
+        for arm in (arms if rnd % 2 == 0 else arms[::-1]):
+            for r in real_runs(arm, progs, rates, a.seed, a.engines, fit):
+                real.setdefault((arm, r["rate"]), []).append(dict(r, round=rnd))
     rows = []
-    for arm in a.arms.split(","):
-        for r in real_runs(arm, progs, rates, a.seed, a.engines, fit):
-            s = sim_run(arm, progs, r["rate"], a.seed, prof, a.engines)
-            r.update(sim_mean=s["mean"], sim_p95=s["p95"], sim_engine_call_ms=s["engine_call_ms"],
-                     err_mean=s["mean"] / r["mean"] - 1, err_p95=s["p95"] / r["p95"] - 1)
-            rows.append(r)
+    for arm in arms:
+        for rate in rates:
+            runs = real[(arm, rate)]
+            means = [r["mean"] for r in runs]
+            mean = statistics.mean(means)
+            s = sim_run(arm, progs, rate, a.seed, prof, a.engines)
+            rows.append({
+                "arm": arm, "rate": rate, "rounds": len(runs), "real_means": means,
+                "mean": mean, "spread": (max(means) - min(means)) / mean,
+                "p95": statistics.mean(r["p95"] for r in runs),
+                "completed": sum(r["completed"] for r in runs), "n": sum(r["n"] for r in runs),
+                "engine_call_ms": statistics.mean(r["engine_call_ms"] for r in runs),
+                "step_ratio": sum(r["step_seconds"] for r in runs)
+                / sum(r["step_seconds_predicted"] for r in runs),
+                "sim_mean": s["mean"], "sim_p95": s["p95"],
+                "sim_engine_call_ms": s["engine_call_ms"],
+                "err_mean": s["mean"] / mean - 1,
+                "err_mean_range": [s["mean"] / max(means) - 1, s["mean"] / min(means) - 1],
+                "err_p95": s["p95"] / statistics.mean(r["p95"] for r in runs) - 1})
     order = {}
     for rate in rates:
-        at = [r for r in rows if r["rate"] == rate]
-        real_order = [r["arm"] for r in sorted(at, key=lambda r: r["mean"])]
+        at = sorted((r for r in rows if r["rate"] == rate), key=lambda r: r["mean"])
+        real_order = [r["arm"] for r in at]
         sim_order = [r["arm"] for r in sorted(at, key=lambda r: r["sim_mean"])]
-        order[str(rate)] = {"real": real_order, "sim": sim_order, "same": real_order == sim_order}
+        # resolved: neighbours' min-max ranges over rounds do not overlap (the slower
+        # arm's best round is slower than the faster arm's worst)
+        resolved = all(min(hi["real_means"]) > max(lo["real_means"])
+                       for lo, hi in zip(at, at[1:], strict=False))
+        per_round = [[r["arm"] for r in sorted(at, key=lambda r, k=k: r["real_means"][k])]
+                     for k in range(a.rounds)]
+        order[str(rate)] = {"real": real_order, "sim": sim_order, "same": real_order == sim_order,
+                            "resolved": resolved, "per_round": per_round}
     doc = {"command": "python benchmarks/sim_vs_real.py " + " ".join(
         f"--{k} {v}" for k, v in vars(a).items()), "engines": a.engines, "seats": SEATS,
-        "capacity_per_engine": cap, "rates": rates, "rows": rows, "order": order}
+        "capacity_per_engine": cap, "rates": rates, "rounds": a.rounds, "rows": rows,
+        "order": order, "runs": [r for runs in real.values() for r in runs]}
     (a.out / "summary.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
-    print("| arm | rate | real mean / p95 (s) | sim mean / p95 (s) | error mean / p95 | "
+    print(f"| arm | rate | real mean (s), {a.rounds} rounds [spread] | sim mean (s) | "
+          "error mean [vs each round] | real / sim p95 (s) | error p95 | "
           "engine call ms real / sim | step time measured / profile |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['arm']} | {r['rate']:.3f} | {r['mean']:.3f} / {r['p95']:.3f} | "
-              f"{r['sim_mean']:.3f} / {r['sim_p95']:.3f} | {r['err_mean']:+.0%} / "
-              f"{r['err_p95']:+.0%} | {r['engine_call_ms']:.0f} / {r['sim_engine_call_ms']:.0f} "
-              f"| {r['step_seconds'] / r['step_seconds_predicted']:.2f}x |")
+        lo, hi = r["err_mean_range"]
+        print(f"| {r['arm']} | {r['rate']:.3f} | {r['mean']:.3f} [{r['spread']:.0%}] | "
+              f"{r['sim_mean']:.3f} | {r['err_mean']:+.0%} [{lo:+.0%}, {hi:+.0%}] | "
+              f"{r['p95']:.3f} / {r['sim_p95']:.3f} | {r['err_p95']:+.0%} | "
+              f"{r['engine_call_ms']:.0f} / {r['sim_engine_call_ms']:.0f} | "
+              f"{r['step_ratio']:.2f}x |")
     for rate, o in order.items():
-        print(f"rate {rate}: real order {o['real']}, simulated {o['sim']} "
+        print(f"rate {rate}: real order {o['real']} (per round {o['per_round']}; "
+              f"{'resolved' if o['resolved'] else 'within the spread'}), simulated {o['sim']} "
               f"({'same' if o['same'] else 'DIFFERENT'})")
 
 

