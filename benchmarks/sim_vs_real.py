@@ -161,6 +161,58 @@ def sim_run(arm: str, progs, rate: float, seed: int, profile: Path, n_engines: i
             "engine_call_ms": 1e3 * statistics.mean(calls)}
 
 
+TIE = 0.01  # simulated means closer than 1% are a tie: the simulator does not order them
+
+
+def _order(means: dict[str, float]) -> list[list[str]]:
+    """Arms fastest first, arms within ``TIE`` of their group's fastest grouped."""
+    groups: list[list[str]] = []
+    for arm in sorted(means, key=lambda a: (means[a], a)):
+        if groups and means[arm] <= means[groups[-1][0]] * (1 + TIE):
+            groups[-1].append(arm)
+        else:
+            groups.append([arm])
+    return groups
+
+
+def arm_orders(rows: list[dict], rates, rounds: int) -> dict:
+    """Per rate: the real order (by the mean over rounds) and each round's, whether the
+    rounds resolve it (neighbours' min-max ranges do not overlap), and the simulated
+    order with ties grouped; ``same`` only when the simulator orders every arm (no
+    tie) exactly as the real mean does."""
+    out = {}
+    for rate in rates:
+        at = sorted((r for r in rows if r["rate"] == rate), key=lambda r: r["mean"])
+        real = [r["arm"] for r in at]
+        sim = _order({r["arm"]: r["sim_mean"] for r in at})
+        resolved = all(min(hi["real_means"]) > max(lo["real_means"])
+                       for lo, hi in zip(at, at[1:], strict=False))
+        per_round = [[r["arm"] for r in sorted(at, key=lambda r, k=k: r["real_means"][k])]
+                     for k in range(rounds)]
+        out[str(rate)] = {"real": real, "sim": sim, "resolved": resolved,
+                          "per_round": per_round, "same": [[a] for a in real] == sim}
+    return out
+
+
+def report(doc: dict) -> None:
+    print(f"| arm | rate | real mean (s), {doc['rounds']} rounds [spread] | sim mean (s) | "
+          "error mean [vs each round] | real / sim p95 (s) | error p95 | "
+          "engine call ms real / sim | step time measured / profile |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in doc["rows"]:
+        lo, hi = r["err_mean_range"]
+        print(f"| {r['arm']} | {r['rate']:.3f} | {r['mean']:.3f} [{r['spread']:.0%}] | "
+              f"{r['sim_mean']:.3f} | {r['err_mean']:+.0%} [{lo:+.0%}, {hi:+.0%}] | "
+              f"{r['p95']:.3f} / {r['sim_p95']:.3f} | {r['err_p95']:+.0%} | "
+              f"{r['engine_call_ms']:.0f} / {r['sim_engine_call_ms']:.0f} | "
+              f"{r['step_ratio']:.2f}x |")
+    for rate, o in doc["order"].items():
+        sim = " < ".join(" = ".join(g) for g in o["sim"])
+        print(f"rate {rate}: real order {' < '.join(o['real'])} (per round "
+              f"{o['per_round']}; {'resolved' if o['resolved'] else 'within the spread'}), "
+              f"simulated {sim} ({'same' if o['same'] else 'not the same'})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arms", default="fcfs,plas,atlas")
@@ -170,7 +222,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=2, help="real runs per arm, order rotated")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--report", action="store_true",
+                    help="print the table of an existing OUT/summary.json, recomputing the "
+                         "orders, without running anything")
     a = ap.parse_args()
+    if a.report:
+        doc = json.loads((a.out / "summary.json").read_text())
+        doc["order"] = arm_orders(doc["rows"], doc["rates"], doc["rounds"])
+        (a.out / "summary.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
+        return report(doc)
     if a.rounds < 1:
         ap.error("--rounds must be >= 1")
     a.out.mkdir(parents=True, exist_ok=True)
@@ -208,39 +268,13 @@ def main() -> None:
                 "err_mean": s["mean"] / mean - 1,
                 "err_mean_range": [s["mean"] / max(means) - 1, s["mean"] / min(means) - 1],
                 "err_p95": s["p95"] / statistics.mean(r["p95"] for r in runs) - 1})
-    order = {}
-    for rate in rates:
-        at = sorted((r for r in rows if r["rate"] == rate), key=lambda r: r["mean"])
-        real_order = [r["arm"] for r in at]
-        sim_order = [r["arm"] for r in sorted(at, key=lambda r: r["sim_mean"])]
-        # resolved: neighbours' min-max ranges over rounds do not overlap (the slower
-        # arm's best round is slower than the faster arm's worst)
-        resolved = all(min(hi["real_means"]) > max(lo["real_means"])
-                       for lo, hi in zip(at, at[1:], strict=False))
-        per_round = [[r["arm"] for r in sorted(at, key=lambda r, k=k: r["real_means"][k])]
-                     for k in range(a.rounds)]
-        order[str(rate)] = {"real": real_order, "sim": sim_order, "same": real_order == sim_order,
-                            "resolved": resolved, "per_round": per_round}
+    order = arm_orders(rows, rates, a.rounds)
     doc = {"command": "python benchmarks/sim_vs_real.py " + " ".join(
         f"--{k} {v}" for k, v in vars(a).items()), "engines": a.engines, "seats": SEATS,
         "capacity_per_engine": cap, "rates": rates, "rounds": a.rounds, "rows": rows,
         "order": order, "runs": [r for runs in real.values() for r in runs]}
     (a.out / "summary.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
-    print(f"| arm | rate | real mean (s), {a.rounds} rounds [spread] | sim mean (s) | "
-          "error mean [vs each round] | real / sim p95 (s) | error p95 | "
-          "engine call ms real / sim | step time measured / profile |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        lo, hi = r["err_mean_range"]
-        print(f"| {r['arm']} | {r['rate']:.3f} | {r['mean']:.3f} [{r['spread']:.0%}] | "
-              f"{r['sim_mean']:.3f} | {r['err_mean']:+.0%} [{lo:+.0%}, {hi:+.0%}] | "
-              f"{r['p95']:.3f} / {r['sim_p95']:.3f} | {r['err_p95']:+.0%} | "
-              f"{r['engine_call_ms']:.0f} / {r['sim_engine_call_ms']:.0f} | "
-              f"{r['step_ratio']:.2f}x |")
-    for rate, o in order.items():
-        print(f"rate {rate}: real order {o['real']} (per round {o['per_round']}; "
-              f"{'resolved' if o['resolved'] else 'within the spread'}), simulated {o['sim']} "
-              f"({'same' if o['same'] else 'DIFFERENT'})")
+    report(doc)
 
 
 if __name__ == "__main__":
