@@ -36,8 +36,8 @@ def register(app: typer.Typer) -> None:
                                             "faster but can drift with the window's length"),
         warmup: float = typer.Option(0.5, help="warm-up before the window, as a fraction of it"),
         cooldown: float = typer.Option(0.5, help="cool-down after the window, as a fraction of it"),
-        rates: str = typer.Option("", help="comma-separated arrival rates (programs/s); "
-                                           "overrides --loads"),
+        rates: str = typer.Option("", help="comma-separated arrival rates (programs/s), "
+                                           "instead of --loads"),
         loads: str = typer.Option("", help="grid rates as multiples of capacity: the "
                                   "simulated cluster's full-batch capacity (default "
                                   f"{DEFAULT_LOADS}), or with --engine vllm the capacity "
