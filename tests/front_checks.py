@@ -4,11 +4,20 @@ one standard."""
 
 from __future__ import annotations
 
+import re
 import threading
 
 import httpx
 
 import autellix.client as ac
+
+
+def engine_metric(url: str, name: str) -> float:
+    """The sum of a Prometheus metric's samples on the vLLM server at ``url``."""
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    return sum(float(m.group(1)) for m in re.finditer(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$",
+                                                       text, re.M))
+
 
 LONG_TEXT = " ".join(["program engine thread service"] * 600)  # ~2600 tokens by chars/4
 

@@ -8,7 +8,6 @@ locality threshold. The engine-kill test runs last: it leaves one engine dead.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 import time
@@ -20,6 +19,7 @@ pytest.importorskip("vllm")
 
 from front_checks import (  # noqa: E402
     agent_program_with_a_streamed_call,
+    engine_metric,
     long_calls_stick_while_short_calls_spread,
 )
 from test_gateway_helpers import ServerThread  # noqa: E402
@@ -47,12 +47,6 @@ def cluster():
     finally:
         gw.stop()
         stop_engines(engines)
-
-
-def engine_metric(url: str, name: str) -> float:
-    text = httpx.get(f"{url}/metrics", timeout=5).text
-    return sum(float(m.group(1)) for m in re.finditer(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$",
-                                                       text, re.M))
 
 
 def wait_for(pred, timeout: float = 20.0) -> bool:

@@ -9,7 +9,6 @@ threshold. The replica-kill test runs last; the fixture stops Serve and Ray.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 import time
@@ -23,6 +22,7 @@ pytest.importorskip("vllm")
 from front_checks import (  # noqa: E402
     LONG_TEXT,
     agent_program_with_a_streamed_call,
+    engine_metric,
     long_calls_stick_while_short_calls_spread,
 )
 
@@ -80,9 +80,8 @@ def test_malformed_calls_get_the_gateways_error_bodies(serve_url):
 
 def _in_engine(engine_url: str) -> float:
     """Requests running or waiting in the vLLM server at ``engine_url``."""
-    text = httpx.get(f"{engine_url}/metrics", timeout=5).text
-    return sum(float(m.group(2)) for m in re.finditer(
-        r"^vllm:num_requests_(running|waiting)(?:\{[^}]*\})? (\S+)$", text, re.M))
+    return (engine_metric(engine_url, "vllm:num_requests_running")
+            + engine_metric(engine_url, "vllm:num_requests_waiting"))
 
 
 def _replica_pid_of(engine_url: str) -> int:
