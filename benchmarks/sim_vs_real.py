@@ -24,6 +24,13 @@ fraction of the mean) beside the error, so noise is visible next to it. The arms
 order is called *resolved* at a rate only when the gaps between neighbouring arms
 exceed the real runs' spread there; otherwise the engine itself does not order them.
 
+A second simulation uses the *in-traffic* profile, fitted from the measured runs' own
+step records (the plug-in's step log, deliverable 2 of issue 13): it carries whatever
+slowed the engines during the runs (two co-located engines on one CPU, say), so the
+gap between the two simulated columns is the part of the error due to step cost, and
+what is left is scheduling, the HTTP path and the client. It is in-sample for step
+costs, so it is a diagnosis, not a prediction.
+
 Programs: chat-like chains of 2-5 calls (prompts of 32-200 new tokens on a growing
 history, outputs of 16-120 tokens, 0.2 s tool delays), small enough that the tiny
 engine's 2048-token context never clips them. Rates are multiples of the simulator's
@@ -89,10 +96,7 @@ def profile_engine(out: Path):
         kv = kv_capacity_tokens(eng.url)
     fit = fit_steps(read_steps(log, offset))
     print(f"profile: {fmt_error(fit)}", flush=True)
-    path = out / "profile.json"
-    path.write_text(json.dumps(profile_dict(fit, name="sim-vs-real", model="tiny", device="cpu",
-                                            kv_capacity_tokens=kv or 262144), indent=1) + "\n")
-    return path, fit
+    return write_profile(out / "profile.json", fit, kv or 262144), fit
 
 
 def engine_side(log: Path, offset: int, fit) -> tuple[list[float], float, float]:
@@ -108,7 +112,10 @@ def engine_side(log: Path, offset: int, fit) -> tuple[list[float], float, float]
     return lat, sum(e["dt"] for e in steps), sum(fit.predict_ms(e) for e in steps) / 1e3
 
 
-def real_runs(arm: str, progs, rates, seed: int, n_engines: int, fit) -> list[dict]:
+def real_runs(arm: str, progs, rates, seed: int, n_engines: int, fit,
+              steps: list[dict]) -> list[dict]:
+    """Run ``arm`` at every rate on fresh engines; the measured runs' step records are
+    appended to ``steps`` (the in-traffic profile is fitted from them)."""
     import uvicorn
 
     from autellix.gateway import create_app
@@ -137,6 +144,7 @@ def real_runs(arm: str, progs, rates, seed: int, n_engines: int, fit) -> list[di
             lat, measured, predicted = [], 0.0, 0.0
             for p, o in zip(logs, offsets, strict=True):
                 lat_i, m_i, p_i = engine_side(p, o, fit)
+                steps.extend(read_steps(p, o))
                 lat, measured, predicted = lat + lat_i, measured + m_i, predicted + p_i
             call_ms = 1e3 * statistics.mean(lat) if lat else float("nan")
             rows.append({"arm": arm, "rate": rate, "completed": len(done), "n": len(recs),
@@ -149,6 +157,12 @@ def real_runs(arm: str, progs, rates, seed: int, n_engines: int, fit) -> list[di
         server.should_exit = True
         time.sleep(1.0)
     return rows
+
+
+def write_profile(path: Path, fit, kv: int) -> Path:
+    path.write_text(json.dumps(profile_dict(fit, name=path.stem, model="tiny", device="cpu",
+                                            kv_capacity_tokens=kv), indent=1) + "\n")
+    return path
 
 
 def sim_run(arm: str, progs, rate: float, seed: int, profile: Path, n_engines: int) -> dict:
@@ -194,18 +208,24 @@ def arm_orders(rows: list[dict], rates, rounds: int) -> dict:
     return out
 
 
+def _get(row: dict, key: str, spec: str) -> str:
+    return format(row[key], spec) if key in row else "n/a"  # older summaries lack it
+
+
 def report(doc: dict) -> None:
     print(f"| arm | rate | real mean (s), {doc['rounds']} rounds [spread] | sim mean (s) | "
           "error mean [vs each round] | real / sim p95 (s) | error p95 | "
-          "engine call ms real / sim | step time measured / profile |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "engine call ms real / sim | step time measured / profile | "
+          "sim mean, in-traffic profile (s) | error |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in doc["rows"]:
         lo, hi = r["err_mean_range"]
         print(f"| {r['arm']} | {r['rate']:.3f} | {r['mean']:.3f} [{r['spread']:.0%}] | "
               f"{r['sim_mean']:.3f} | {r['err_mean']:+.0%} [{lo:+.0%}, {hi:+.0%}] | "
               f"{r['p95']:.3f} / {r['sim_p95']:.3f} | {r['err_p95']:+.0%} | "
               f"{r['engine_call_ms']:.0f} / {r['sim_engine_call_ms']:.0f} | "
-              f"{r['step_ratio']:.2f}x |")
+              f"{r['step_ratio']:.2f}x | {_get(r, 'traffic_sim_mean', '.3f')} | "
+              f"{_get(r, 'traffic_err_mean', '+.0%')} |")
     for rate, o in doc["order"].items():
         sim = " < ".join(" = ".join(g) for g in o["sim"])
         print(f"rate {rate}: real order {' < '.join(o['real'])} (per round "
@@ -244,10 +264,18 @@ def main() -> None:
           f"rates {rates}", flush=True)
     arms = a.arms.split(",")
     real: dict[tuple, list[dict]] = {}
+    steps: list[dict] = []
     for rnd in range(a.rounds):
         for arm in (arms if rnd % 2 == 0 else arms[::-1]):
-            for r in real_runs(arm, progs, rates, a.seed, a.engines, fit):
+            for r in real_runs(arm, progs, rates, a.seed, a.engines, fit, steps):
                 real.setdefault((arm, r["rate"]), []).append(dict(r, round=rnd))
+    # the in-traffic profile: fitted from the measured runs' own steps, so it has the
+    # co-located engines' CPU contention in it (in-sample for step costs: it shows how
+    # much of the error is step cost, and how much is scheduling and the HTTP path)
+    traffic_fit = fit_steps(steps)
+    print(f"in-traffic profile: {fmt_error(traffic_fit)}", flush=True)
+    prof_traffic = write_profile(a.out / "profile-traffic.json", traffic_fit,
+                                 json.loads(prof.read_text())["kv_capacity_tokens"])
     rows = []
     for arm in arms:
         for rate in rates:
@@ -255,6 +283,7 @@ def main() -> None:
             means = [r["mean"] for r in runs]
             mean = statistics.mean(means)
             s = sim_run(arm, progs, rate, a.seed, prof, a.engines)
+            t = sim_run(arm, progs, rate, a.seed, prof_traffic, a.engines)
             rows.append({
                 "arm": arm, "rate": rate, "rounds": len(runs), "real_means": means,
                 "mean": mean, "spread": (max(means) - min(means)) / mean,
@@ -267,7 +296,8 @@ def main() -> None:
                 "sim_engine_call_ms": s["engine_call_ms"],
                 "err_mean": s["mean"] / mean - 1,
                 "err_mean_range": [s["mean"] / max(means) - 1, s["mean"] / min(means) - 1],
-                "err_p95": s["p95"] / statistics.mean(r["p95"] for r in runs) - 1})
+                "err_p95": s["p95"] / statistics.mean(r["p95"] for r in runs) - 1,
+                "traffic_sim_mean": t["mean"], "traffic_err_mean": t["mean"] / mean - 1})
     order = arm_orders(rows, rates, a.rounds)
     doc = {"command": "python benchmarks/sim_vs_real.py " + " ".join(
         f"--{k} {v}" for k, v in vars(a).items()), "engines": a.engines, "seats": SEATS,
