@@ -21,7 +21,8 @@ def report(r: dict) -> str:
     med, rounds = f["median"], f["rounds"]
     lines += ["## Fast fake engine (isolates the proxy)", "",
               "| path | CPU ms/call | one core, calls/s | calls/s measured | p50 ms (range) "
-              "| p99 ms | stream CPU ms/call, 16 / 128 chunks |", "|---|---|---|---|---|---|---|"]
+              "| p99 ms | p50 ms co-located (range) | stream CPU ms/call, 16 / 128 chunks |",
+              "|---|---|---|---|---|---|---|---|"]
     for k in ("direct", "gateway", "gateway_before", "bare_relay"):
         if k not in med:
             continue
@@ -30,15 +31,24 @@ def report(r: dict) -> str:
         core = "-" if k == "direct" else f"{1000 / m['cpu_ms']:.0f}"
         stream = ("-" if k == "direct" else
                   f"{m['stream16_cpu_ms']:.3f} / {m['stream128_cpu_ms']:.3f}")
+        colo = (f"{m['p50_colocated_ms']:.2f} ({_rng(x['p50_colocated_ms'])})"
+                if x.get("p50_colocated_ms") else "-")  # older results lack the phase
         lines.append(f"| {k} | {cpu} | {core} | {m['calls_per_s']:.0f} | {m['p50_ms']:.2f} "
-                     f"({_rng(x['p50_ms'])}) | {m['p99_ms']:.2f} | {stream} |")
+                     f"({_rng(x['p50_ms'])}) | {m['p99_ms']:.2f} | {colo} | {stream} |")
     lines += ["", f"Added by the gateway at concurrency 1: p50 {f['added_p50_ms']:.2f} ms "
               f"(range over rounds {f['added_p50_ms_range'][0]:.2f} to "
-              f"{f['added_p50_ms_range'][1]:.2f}), p99 {f['added_p99_ms']:.2f} ms.", "",
+              f"{f['added_p50_ms_range'][1]:.2f}), p99 {f['added_p99_ms']:.2f} ms.", ""]
+    if "added_p50_colocated_ms" in f:
+        lo, hi = f["added_p50_colocated_ms_range"]
+        lines += [f"Co-located (the proxy on the client's and engine's CPU, so no cross-CPU "
+                  f"wake-ups): the gateway adds p50 {f['added_p50_colocated_ms']:.2f} ms (range "
+                  f"{lo:.2f} to {hi:.2f}); the bare relay "
+                  f"{f.get('bare_added_p50_colocated_ms', float('nan')):.2f} ms.", ""]
+    lines += [
               f"Gateway CPU per non-streaming call {med['gateway']['cpu_ms']:.3f} ms: one core "
               f"serves about {f['gateway_one_core_calls_per_s']:.0f} calls/s.", ""]
     if "gateway_before" in med:
-        lines += ["`gateway_before` is the gateway of an earlier commit (FastAPI + httpx), "
+        lines += ["`gateway_before` is the gateway of an earlier commit (`--before`), "
                   "measured in the same run.", ""]
     if "bare_cpu_ms_per_chunk" in f:
         lines += ["CPU per relayed stream chunk: "
