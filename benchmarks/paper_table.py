@@ -11,7 +11,8 @@ Part two: balancers on 4 engines (atlas everywhere). Part three (``--offline``):
 paper's offline ablation, N chatbot programs all at t=0, makespan per policy.
 
 usage: python benchmarks/paper_table.py [--window 150] [--seeds 3] [--jobs 2]
-           [--only chatbot,react] [--seats 64] [--no-balancers] [--offline 1000,2000,4000]
+           [--only chatbot,react | --only none] [--seats 64] [--no-balancers]
+           [--offline 1000,2000,4000]
 """
 
 from __future__ import annotations
@@ -92,12 +93,17 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seats", type=int, default=64, help="max_num_seqs per engine")
     ap.add_argument("--out", type=Path, default=Path("results/paper-table"))
-    ap.add_argument("--only", default="", help="comma-separated workloads (default: all)")
+    ap.add_argument("--only", default="", help="comma-separated workloads (default: all; "
+                    "'none' for the offline ablation alone)")
     ap.add_argument("--no-balancers", action="store_true", help="skip the 4-engine part")
     ap.add_argument("--offline", default="", help="program counts for the t=0 ablation")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     only = [w for w in args.only.split(",") if w] or list(WORKLOADS)
+    if only == ["none"]:
+        only = []
+    if unknown := [w for w in only if w not in WORKLOADS]:
+        ap.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
     t0 = time.time()
     lines = ["| workload | policy | x vLLM | x vLLM-opt | x MLFQ | SRPT x vLLM-opt | "
              "x vLLM-opt (p95) | x vLLM-opt (p99) | paper x vLLM / x vLLM-opt |",
@@ -122,15 +128,19 @@ def main() -> None:
         print(bal[-1], f"({time.time() - t0:.0f}s)", flush=True)
     off = offline([int(x) for x in args.offline.split(",") if x], args) if args.offline else []
     text = ("# Paper table, simulated at steady state\n\nCommand: "
-            "`python benchmarks/paper_table.py " + " ".join(sys.argv[1:])
-            + "`\n\nCapacity at mean program token latency <= 3x unloaded (p95/p99 columns: "
-            "the same search on those statistics); mean [95% CI] "
-            f"over {args.seeds} seeds; max_num_seqs {args.seats}; window {args.window:g} programs "
-            "at capacity. `>=`: the arm never crossed the SLO in the search.\n\n"
-            + "\n".join(lines) + "\n\nBalancers, 4 engines (atlas):\n\n" + "\n".join(bal) + "\n"
-            + ("\nOffline ablation (chatbot, all programs at t=0, makespan):\n\n" + "\n".join(off)
-               + "\n" if off else ""))
-    tag = "-".join(only)
+            "`python benchmarks/paper_table.py " + " ".join(sys.argv[1:]) + "`\n\n")
+    if only:
+        text += ("Capacity at mean program token latency <= 3x unloaded (p95/p99 columns: "
+                 "the same search on those statistics); mean [95% CI] "
+                 f"over {args.seeds} seeds; max_num_seqs {args.seats}; window {args.window:g} "
+                 "programs at capacity. `>=`: the arm never crossed the SLO in the search.\n\n"
+                 + "\n".join(lines) + "\n")
+    if len(bal) > 2:
+        text += "\nBalancers, 4 engines (atlas):\n\n" + "\n".join(bal) + "\n"
+    if off:
+        text += (f"\nOffline ablation (chatbot, seed 0, all programs at t=0, max_num_seqs "
+                 f"{args.seats}, makespan):\n\n" + "\n".join(off) + "\n")
+    tag = "-".join(only) or "offline"
     (args.out / f"README-{tag}.md").write_text(text)
     print(text)
 
