@@ -218,11 +218,12 @@ def measure(urls: dict, pids: dict, n: int, conc: int, rounds: int) -> dict:
             lat = np.array(asyncio.run(_drive(url, max(200, n // 5), 1))) * 1000
             x["p50_ms"].append(float(np.percentile(lat, 50)))
             x["p99_ms"].append(float(np.percentile(lat, 99)))
-            if pid:  # the proxy moved onto the client's and engine's CPU for this phase
+            move = pid and (os.cpu_count() or 1) > 1 and hasattr(os, "sched_setaffinity")
+            if move:  # the proxy moved onto the client's and engine's CPU for this phase
                 os.sched_setaffinity(pid, {1})
             lat = np.array(asyncio.run(_drive(url, max(200, n // 5), 1))) * 1000
             x["p50_colocated_ms"].append(float(np.percentile(lat, 50)))
-            if pid:
+            if move:
                 os.sched_setaffinity(pid, {0})
             cpu, tput = _cpu_per_call(url, pid, n, conc)
             x["cpu_ms"].append(cpu)
