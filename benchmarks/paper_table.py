@@ -71,17 +71,22 @@ def run_workload(name, args, engines=1, balancers=("autellix",), arms=None, labe
 
 
 def offline(sizes, args):
-    """Makespan with every program submitted at t=0 (the paper: 10-40% shorter)."""
-    lines = ["| programs | " + " | ".join(("fcfs", "mlfq", "plas", "srpt")) + " | plas vs fcfs |",
-             "|---|---|---|---|---|---|"]
+    """Makespan with every program submitted at t=0 (the paper: 10-40% shorter), and
+    each policy's prefix-cache hit rate, which explains most of the differences: a
+    policy that finishes programs one after another finds their history still cached."""
+    pols = ("fcfs", "mlfq", "plas", "srpt")
+    lines = ["| programs | " + " | ".join(pols) + " | plas vs fcfs | prefix hit rate "
+             + ", ".join(pols) + " |", "|---|---|---|---|---|---|---|"]
     for n in sizes:
         programs = generate("chatbot", n, 0)
-        span = {}
-        for pol in ("fcfs", "mlfq", "plas", "srpt"):
+        span, hits = {}, {}
+        for pol in pols:
             cfg = SimConfig(policy=pol, engine=EngineConfig(max_num_seqs=args.seats), rate=1e9)
-            span[pol] = simulate(programs, cfg).sim_time
-        lines.append(f"| {n} | " + " | ".join(f"{span[p]:.0f} s" for p in span)
-                     + f" | {1 - span['plas'] / span['fcfs']:+.1%} shorter |")
+            res = simulate(programs, cfg)
+            span[pol], hits[pol] = res.sim_time, res.summary().extra["prefix_hit_rate"]
+        lines.append(f"| {n} | " + " | ".join(f"{span[p]:.0f} s" for p in pols)
+                     + f" | {1 - span['plas'] / span['fcfs']:+.1%} shorter | "
+                     + ", ".join(f"{hits[p]:.0%}" for p in pols) + " |")
         print(lines[-1], flush=True)
     return lines
 
