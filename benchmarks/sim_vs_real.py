@@ -99,9 +99,10 @@ def profile_engine(out: Path):
     return write_profile(out / "profile.json", fit, kv or 262144), fit
 
 
-def engine_side(log: Path, offset: int, fit) -> tuple[list[float], float, float]:
+def engine_side(log: Path, offset: int, fit) -> tuple[list[float], float, float, list[dict]]:
     """(call latencies on the engine clock, measured step seconds, the profile's
-    prediction of those same steps) from one engine's step log after ``offset``."""
+    prediction of those same steps, the step records) from one engine's step log
+    after ``offset``."""
     with open(log, "rb") as fp:
         fp.seek(offset)
         ev = [json.loads(x) for x in fp.read().splitlines()]
@@ -109,7 +110,7 @@ def engine_side(log: Path, offset: int, fit) -> tuple[list[float], float, float]
     lat = [e["t"] - arrived[e["request"]] for e in ev
            if e.get("event") == "finished" and e["request"] in arrived]
     steps = [e for e in ev if "dt" in e]
-    return lat, sum(e["dt"] for e in steps), sum(fit.predict_ms(e) for e in steps) / 1e3
+    return lat, sum(e["dt"] for e in steps), sum(fit.predict_ms(e) for e in steps) / 1e3, steps
 
 
 def real_runs(arm: str, progs, rates, seed: int, n_engines: int, fit,
@@ -143,8 +144,8 @@ def real_runs(arm: str, progs, rates, seed: int, n_engines: int, fit,
             e2e = [p.e2e for p in done]
             lat, measured, predicted = [], 0.0, 0.0
             for p, o in zip(logs, offsets, strict=True):
-                lat_i, m_i, p_i = engine_side(p, o, fit)
-                steps.extend(read_steps(p, o))
+                lat_i, m_i, p_i, steps_i = engine_side(p, o, fit)
+                steps.extend(steps_i)
                 lat, measured, predicted = lat + lat_i, measured + m_i, predicted + p_i
             call_ms = 1e3 * statistics.mean(lat) if lat else float("nan")
             rows.append({"arm": arm, "rate": rate, "completed": len(done), "n": len(recs),
