@@ -44,8 +44,7 @@ def report(r: dict) -> str:
                   f"wake-ups): the gateway adds p50 {f['added_p50_colocated_ms']:.2f} ms (range "
                   f"{lo:.2f} to {hi:.2f}); the bare relay "
                   f"{f.get('bare_added_p50_colocated_ms', float('nan')):.2f} ms.", ""]
-    lines += [
-              f"Gateway CPU per non-streaming call {med['gateway']['cpu_ms']:.3f} ms: one core "
+    lines += [f"Gateway CPU per non-streaming call {med['gateway']['cpu_ms']:.3f} ms: one core "
               f"serves about {f['gateway_one_core_calls_per_s']:.0f} calls/s.", ""]
     if "gateway_before" in med:
         lines += ["`gateway_before` is the gateway of an earlier commit (`--before`), "
