@@ -11,7 +11,8 @@ Part two: balancers on 4 engines (atlas everywhere). Part three (``--offline``):
 paper's offline ablation, N chatbot programs all at t=0, makespan per policy.
 
 usage: python benchmarks/paper_table.py [--window 150] [--seeds 3] [--jobs 2]
-           [--only chatbot,react | --only none] [--seats 64] [--no-balancers]
+           [--only chatbot,react | --only none] [--seats 64]
+           [--no-balancers | --balancers-only]
            [--offline 1000,2000,4000]
 """
 
@@ -101,6 +102,8 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated workloads (default: all; "
                     "'none' for the offline ablation alone)")
     ap.add_argument("--no-balancers", action="store_true", help="skip the 4-engine part")
+    ap.add_argument("--balancers-only", action="store_true",
+                    help="run only the 4-engine part (chatbot and mcts among --only)")
     ap.add_argument("--offline", default="", help="program counts for the t=0 ablation")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -113,7 +116,9 @@ def main() -> None:
     lines = ["| workload | policy | x vLLM | x vLLM-opt | x MLFQ | SRPT x vLLM-opt | "
              "x vLLM-opt (p95) | x vLLM-opt (p99) | paper x vLLM / x vLLM-opt |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for name in only:
+    if args.balancers_only and args.no_balancers:
+        ap.error("--balancers-only and --no-balancers exclude each other")
+    for name in [] if args.balancers_only else only:
         an, pol = run_workload(name, args)
         also = an.get("also", {})
         lines.append(f"| {name} | {pol} | {ratio(an['rows'], pol, 'vllm')} | "
@@ -134,7 +139,7 @@ def main() -> None:
     off = offline([int(x) for x in args.offline.split(",") if x], args) if args.offline else []
     text = ("# Paper table, simulated at steady state\n\nCommand: "
             "`python benchmarks/paper_table.py " + " ".join(sys.argv[1:]) + "`\n\n")
-    if only:
+    if len(lines) > 2:
         text += ("Capacity at mean program token latency <= 3x unloaded (p95/p99 columns: "
                  "the same search on those statistics); mean [95% CI] "
                  f"over {args.seeds} seeds; max_num_seqs {args.seats}; window {args.window:g} "
@@ -145,7 +150,7 @@ def main() -> None:
     if off:
         text += (f"\nOffline ablation (chatbot, seed 0, all programs at t=0, max_num_seqs "
                  f"{args.seats}, makespan):\n\n" + "\n".join(off) + "\n")
-    tag = "-".join(only) or "offline"
+    tag = ("-".join(only) or "offline") + ("-x4" if args.balancers_only else "")
     (args.out / f"README-{tag}.md").write_text(text)
     print(text)
 
