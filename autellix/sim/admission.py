@@ -127,7 +127,7 @@ class Admission:
         if not plan:
             return 0.0
         # the running calls the walk did not reach (ranked at or after where it stopped)
-        victims = [] if stop is None else sorted(
+        victims: list[SimCall] = [] if stop is None else sorted(
             (c for c in running.values() if c.entry.pos >= stop), key=lambda c: c.entry.pos)
         budget = budget0
         swap_s = 0.0
@@ -147,7 +147,7 @@ class Admission:
             budget -= min(budget, c.seq_len - c.computed)
         return swap_s
 
-    def _victims_for(self, c: SimCall, victims: list) -> list | None:
+    def _victims_for(self, c: SimCall, victims: list[SimCall]) -> list[SimCall] | None:
         """Running calls to evict so that ``c`` is admitted, or None if it cannot be.
 
         The shared rule (:func:`autellix.preemption.may_evict`) says which running
@@ -156,7 +156,7 @@ class Admission:
         nobody is evicted, as in the vLLM plug-in."""
         seats = self.cfg.max_num_seqs - len(self.running)
         free = self.kv.free - self._admission_need(c)[1]
-        chosen: list = []
+        chosen: list[SimCall] = []
         for v in reversed(victims):
             if seats > 0 and free >= 0:
                 break
