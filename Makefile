@@ -4,7 +4,7 @@
 # the same in the full `test` setup. .ci/run runs `make lint`, then `make test`.
 .PHONY: demo test lint gate clean
 
-demo:  ## simulated compare on the default mixed agent workload (no GPU, no vLLM)
+demo:  ## simulated compare on the default (BFCL-like ReAct) workload (no GPU, no vLLM)
 	scripts/setup.sh core
 	.venv/bin/autellix compare
 

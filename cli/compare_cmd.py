@@ -23,11 +23,13 @@ def register(app: typer.Typer) -> None:
                       "at a grid of arrival rates (each point at steady state, or 'unstable'), "
                       "then each scheduler's capacity at a latency SLO (bracketing + bisection) "
                       "and its ratio to the baselines, with 95% CIs over --seeds; writes "
-                      "results/<name>/. With no options: ShareGPT-like chat programs on one "
-                      "simulated A100 Llama-3.1-8B engine. Arms: any policy, or vllm (no "
-                      "prefix caching, no chunked prefill), vllm-opt, vllm-priority, las-router.")
+                      "results/<name>/. With no options: BFCL-like ReAct tool loops on one "
+                      "simulated A100 Llama-3.1-8B engine (the default workload is one whose "
+                      "answer holds when the window doubles; see README). Arms: any policy, "
+                      "or vllm (no prefix caching, no chunked prefill), vllm-opt, "
+                      "vllm-priority, las-router.")
     def compare(
-        workload: str = typer.Option("chatbot", help="generator name or a JSONL program file"),
+        workload: str = typer.Option("react", help="generator name or a JSONL program file"),
         n: float = typer.Option(150, "--window", "--n", help="steady-state window: as long as "
                                 "this many arrivals take at capacity, and at least 4 unloaded "
                                 "p99 program lifetimes (programs arriving in it are measured)"),
