@@ -49,6 +49,10 @@ def app_from_env():
     return build_app(RayServeConfig(**json.loads(os.environ.get("AUTELLIX_RAY_CONFIG", "{}"))))
 
 
+LOCAL_PROXY_TIMEOUTS = {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
+                        "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "30"}
+
+
 def init_ray(address: str | None = None, *, num_cpus: float | None = None) -> None:
     """Start a local Ray instance (``address`` None) or join the cluster at ``address``."""
     import ray
@@ -58,6 +62,13 @@ def init_ray(address: str | None = None, *, num_cpus: float | None = None) -> No
     if address:
         ray.init(address=address, logging_level="warning", log_to_driver=False)
     else:  # a local instance listens on loopback only, as the gateway does by default
+        # Serve kills an HTTP proxy that is not ready within 5 s, or whose health check
+        # takes over 10 s. On a busy 2-core machine a proxy's start (imports, uvicorn)
+        # has taken longer: it was killed before it ran and `serve.start` failed. The
+        # raylet and its actors inherit this environment, so a local instance waits
+        # longer; a cluster joined by address keeps its own settings.
+        for var, seconds in LOCAL_PROXY_TIMEOUTS.items():
+            os.environ.setdefault(var, seconds)
         ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="warning",
                  log_to_driver=False, _node_ip_address="127.0.0.1")
 
