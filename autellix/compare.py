@@ -11,6 +11,9 @@
    ``fcfs``, ``mlfq``; balancers against ``round_robin``/``least_used`` under the same
    arm), one ratio per seed, then mean and 95% CI over seeds (:mod:`autellix.stats`).
    A ratio involving a bound is itself a bound (``>=`` or ``<``).
+5. **Window check** (``compare --check-window``, ``benchmarks/convergence.py``): the
+   same comparison with the window doubled; :func:`window_change` says how far each
+   ratio moved. Issue 12's criterion for a converged answer: at most ``CONVERGED``.
 """
 
 from __future__ import annotations
@@ -147,3 +150,35 @@ def curves(summaries, metric: str = "mean") -> dict[tuple, list[tuple[float, flo
         v = s.token_latency[metric] if s.completed and s.extra.get("stable", True) else math.nan
         acc.setdefault(key, {}).setdefault(s.rate, []).append(v)
     return {k: sorted((r, sum(v) / len(v)) for r, v in d.items()) for k, d in acc.items()}
+
+
+CONVERGED = 0.10  # doubling the window moves no ratio by more than this
+
+
+def window_change(short: dict, long: dict, short_s: float, long_s: float,
+                  tolerance: float = CONVERGED) -> dict:
+    """Each capacity ratio (mean over seeds) of analysis ``short`` against the same
+    ratio of ``long``, the comparison rerun with a longer window (``short_s`` and
+    ``long_s`` seconds). A ratio that is a bound in either run cannot be compared
+    (``change`` None), and then the answer is not ``converged``."""
+    by_key = {(r["policy"], r["balancer"], r["n_engines"]): r for r in long.get("rows", [])}
+    rows, worst, unknown = [], 0.0, False
+    for r1 in short.get("rows", []):
+        key = (r1["policy"], r1["balancer"], r1["n_engines"])
+        r2 = by_key.get(key)
+        for k in (k for k in r1 if k.startswith("vs_")):
+            a, b = r1[k], (r2 or {}).get(k)
+            change = None
+            if b is not None and a.get("bound") is None and b.get("bound") is None \
+                    and a["mean"] > 0 and math.isfinite(b["mean"]):
+                change = b["mean"] / a["mean"] - 1
+            if change is None:
+                unknown = True
+            else:
+                worst = max(worst, abs(change))
+            rows.append({"policy": key[0], "balancer": key[1], "n_engines": key[2],
+                         "ratio": k, "short": a["mean"], "long": b["mean"] if b else None,
+                         "change": change})
+    return {"window_s": [short_s, long_s], "tolerance": tolerance, "rows": rows,
+            "max_abs_change": worst, "converged": bool(rows) and not unknown
+            and worst <= tolerance}

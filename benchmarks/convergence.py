@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from autellix.compare import window_change
 from autellix.sim import EngineConfig, SimConfig
 from autellix.sim_compare import engine_capacity, run_sim_compare
 from autellix.slo import SLO
@@ -57,34 +58,36 @@ def main() -> None:
     seeds = list(range(a.seeds))
     slo = SLO.parse(a.slo)
     doc = {"command": "python benchmarks/convergence.py " + " ".join(sys.argv[1:]), "runs": {}}
-    res = {}
-    w, durations = a.window, []
+    w, runs = a.window, []
     for _ in range(2):
         out, wall = run(a.workload, w, arms, seeds, a.jobs, slo, a.seats)
-        durations.append(out.window.duration)
+        runs.append(out)
         ref = out.analysis["reference"]
-        res[w] = ratios(out.analysis, ref)
         doc["runs"][str(w)] = {"wall_s": wall, "analysis": out.analysis,
                                "points": out.timings["points"]}
         print(f"window {w:g} ({out.window.duration:.0f} s): {wall:.0f}s, "
               f"{out.timings['points']} points; ratios vs {ref}: "
-              + ", ".join(f"{k} {v:.3f}" for k, v in res[w].items() if v), flush=True)
+              + ", ".join(f"{k} {v:.3f}" for k, v in ratios(out.analysis, ref).items() if v),
+              flush=True)
         w = 2 * out.window.duration * out.capacity_by_n[1]  # twice the duration
-    w1, w2 = list(res)
-    worst = 0.0
-    lines = [f"| arm | x {ref} ({durations[0]:.0f} s window) | x {ref} ({durations[1]:.0f} s) "
-             "| change |",
-             "|---|---|---|---|"]
-    for arm in arms:
-        r1, r2 = res[w1].get(arm), res[w2].get(arm)
-        if r1 and r2:
-            ch = r2 / r1 - 1
-            worst = max(worst, abs(ch))
-            lines.append(f"| {arm} | {r1:.3f} | {r2:.3f} | {ch:+.1%} |")
+    short, long = runs
+    check = window_change(short.analysis, long.analysis, short.window.duration,
+                          long.window.duration)
+    lines = [f"| arm | x {ref} ({short.window.duration:.0f} s window) | x {ref} "
+             f"({long.window.duration:.0f} s) | change |",
+             "|---|---|---|---|",
+             f"| {ref} | 1.000 | 1.000 | +0.0% |"]
+    for r in check["rows"]:
+        if r["ratio"] == f"vs_{ref}":
+            ch = "bound" if r["change"] is None else f"{r['change']:+.1%}"
+            lines.append(f"| {r['policy']} | {r['short']:.3f} | {r['long']:.3f} | {ch} |")
     doc["table"] = lines
-    doc["max_abs_change"] = worst
+    doc["window_check"] = check
+    doc["max_abs_change"] = check["max_abs_change"]
     print("\n".join(lines))
-    print(f"largest change: {worst:.1%} ({'within' if worst <= 0.10 else 'OUTSIDE'} 10%)")
+    print(f"largest change over every ratio: {check['max_abs_change']:.1%} "
+          f"({'converged' if check['converged'] else 'NOT converged'}, at most "
+          f"{check['tolerance']:.0%})")
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"{a.workload}-w{a.window:g}.json").write_text(json.dumps(doc, indent=1, default=str))
 

@@ -10,7 +10,7 @@ bracketing and bisection (``autellix.compare``); ratios carry 95% CIs over seeds
 Part two: balancers on 4 engines (atlas everywhere). Part three (``--offline``): the
 paper's offline ablation, N chatbot programs all at t=0, makespan per policy.
 
-usage: python benchmarks/paper_table.py [--window 150] [--seeds 3] [--jobs 2]
+usage: python benchmarks/paper_table.py [--window W] [--seeds 3] [--jobs 2]
            [--only chatbot,react | --only none] [--seats 64]
            [--no-balancers | --balancers-only]
            [--offline 1000,2000,4000]
@@ -28,7 +28,7 @@ from autellix.results import write_run
 from autellix.sim import EngineConfig, SimConfig, simulate
 from autellix.sim_compare import engine_capacity, run_sim_compare
 from autellix.slo import SLO
-from autellix.workloads.registry import generate
+from autellix.workloads.registry import generate, steady_window
 
 WORKLOADS = {"chatbot": "plas", "react": "plas", "mcts": "atlas", "mixed": "atlas"}
 LOADS = (0.4, 0.7, 0.85, 1.0, 1.2)
@@ -52,6 +52,11 @@ def ratio(rows, arm, base, key="vs_"):
     return "-"
 
 
+def window_for(name, args) -> float:
+    """--window, else the workload's default (what `autellix compare` uses)."""
+    return args.window if args.window is not None else steady_window(name)
+
+
 def run_workload(name, args, engines=1, balancers=("autellix",), arms=None, label=None):
     pol = WORKLOADS[name]
     arms = arms or ["vllm", "vllm-opt", "mlfq", pol, "srpt"]
@@ -59,7 +64,8 @@ def run_workload(name, args, engines=1, balancers=("autellix",), arms=None, labe
     base = SimConfig(engine=EngineConfig(max_num_seqs=args.seats), seed=0)
     cap = engine_capacity(generate(name, 400, 0), base)
     out = run_sim_compare(lambda n, s: generate(name, n, s), seeds, base, arms,
-                          window_programs=args.window, slo=SLO("mean"), capacity=cap,
+                          window_programs=window_for(name, args), slo=SLO("mean"),
+                          capacity=cap,
                           loads=LOADS, balancers=balancers, engines=(engines,), jobs=args.jobs,
                           also=(SLO("p95"), SLO("p99")))
     cfg = {"workload": name, "arms": arms, "seeds": seeds, "window": out.window.to_dict(),
@@ -94,7 +100,8 @@ def offline(sizes, args):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--window", type=float, default=150, help="programs at capacity")
+    ap.add_argument("--window", type=float, default=None,
+                    help="programs at capacity (default: the workload's, as in compare)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seats", type=int, default=64, help="max_num_seqs per engine")
@@ -142,7 +149,8 @@ def main() -> None:
     if len(lines) > 2:
         text += ("Capacity at mean program token latency <= 3x unloaded (p95/p99 columns: "
                  "the same search on those statistics); mean [95% CI] "
-                 f"over {args.seeds} seeds; max_num_seqs {args.seats}; window {args.window:g} "
+                 f"over {args.seeds} seeds; max_num_seqs {args.seats}; window "
+                 f"{args.window if args.window is not None else 'per workload'} "
                  "programs at capacity. `>=`: the arm never crossed the SLO in the search.\n\n"
                  + "\n".join(lines) + "\n")
     if len(bal) > 2:

@@ -30,9 +30,15 @@ def register(app: typer.Typer) -> None:
                       "vllm-priority, las-router.")
     def compare(
         workload: str = typer.Option("react", help="generator name or a JSONL program file"),
-        n: float = typer.Option(150, "--window", "--n", help="steady-state window: as long as "
-                                "this many arrivals take at capacity, and at least 4 unloaded "
-                                "p99 program lifetimes (programs arriving in it are measured)"),
+        n: float | None = typer.Option(None, "--window", "--n", help="steady-state window: as "
+                                       "long as this many arrivals take at capacity, and at "
+                                       "least 4 unloaded p99 program lifetimes (programs "
+                                       "arriving in it are measured). Default: 150, or the "
+                                       "window a generator was measured to need on the "
+                                       "simulator (chatbot: 1600)"),
+        check_window: bool = typer.Option(False, "--check-window", help="(sim) rerun with the "
+                                          "window doubled and report how far each capacity "
+                                          "ratio moved (converged: at most 10%)"),
         min_lifetimes: float = typer.Option(4.0, help="(sim) the window lasts at least this "
                                             "many unloaded p99 program lifetimes; lower is "
                                             "faster but can drift with the window's length"),
@@ -93,10 +99,12 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from autellix.arms import get_arm
+        from autellix.compare import window_change
         from autellix.sim_compare import engine_capacity
         from autellix.slo import SLO
         from autellix.steady import Window
         from autellix.sweep import default_jobs
+        from autellix.workloads.registry import DEFAULT_STEADY_WINDOW, steady_window
 
         console = Console()
         try:
@@ -132,9 +140,14 @@ def register(app: typer.Typer) -> None:
             loader = _loader(workload, seed)
         except (AutellixError, OSError) as e:
             fail(str(e))
+        if n is None:
+            n = steady_window(workload) if engine == "sim" else DEFAULT_STEADY_WINDOW
+        if check_window and engine != "sim":
+            fail("--check-window reruns simulated points; it needs --engine sim")
         seed_list = list(range(seed, seed + seeds))
         label = name or f"{Path(workload).stem}-{engine}"
         config = {"workload": workload, "seeds": seed_list, "engine": engine, "arms": arms,
+                  "window_programs": n,
                   "policies": arms, "balancers": bals, "engines": ns, "loads": load_list,
                   "slo": slo_spec.to_dict(),
                   "arm_definitions": arm_defs,
@@ -164,6 +177,15 @@ def register(app: typer.Typer) -> None:
                                jobs or default_jobs(), search, save_calls, min_lifetimes,
                                address if ray else None)
             config["window"] = outcome.window.to_dict()
+            if check_window:
+                doubled = _run_sim(console, loader, seed_list, base, arms,
+                                   2 * outcome.window.duration * cap, warmup, cooldown,
+                                   slo_spec, cap, load_list, rate_list, bals, ns,
+                                   jobs or default_jobs(), search, False, min_lifetimes,
+                                   address if ray else None)
+                outcome.analysis["window_check"] = window_change(
+                    outcome.analysis, doubled.analysis, outcome.window.duration,
+                    doubled.window.duration)
         except (AutellixError, OSError) as e:
             fail(str(e))
         config.update(sim=base.to_dict(), rates=outcome.rates_by_n[ns[0]],
@@ -215,7 +237,7 @@ def _report(console, config, summaries, analysis, where, *, rows=(), calls=(), e
             timings=None, capacity=None, t0=0.0):
     import json
 
-    from autellix.cli.render import sweep_table, throughput_table
+    from autellix.cli.render import sweep_table, throughput_table, window_check_table
     from autellix.results import write_run
 
     analysis = dict(analysis)
@@ -241,6 +263,8 @@ def _report(console, config, summaries, analysis, where, *, rows=(), calls=(), e
         console.print(throughput_table(analysis, f"capacity at {slo['metric']} <= "
                                        f"{analysis['target']:.4g} {unit} ({how}); ratios: mean "
                                        f"[95% CI] over {seeds} seed(s)"))
+    if analysis.get("window_check"):
+        console.print(window_check_table(analysis["window_check"]))
     console.print(f"results: {out}/ (summary.json, programs.csv, latency.png, timings.json) "
                   f"in {time.perf_counter() - t0:.0f}s")
 

@@ -174,3 +174,22 @@ def throughput_table(analysis: dict, title: str) -> Table:
         t.add_row(r["policy"], r["balancer"], str(r["n_engines"]), cell,
                   *[_ratio_cell(r.get(c)) for c in ratio_cols])
     return t
+
+
+def window_check_table(check: dict) -> Table:
+    """``compare --check-window``: each ratio at the window and at twice it."""
+    d1, d2 = check["window_s"]
+    verdict = ("converged" if check["converged"] else "NOT converged")
+    t = Table(title=f"window check: {d1:.0f} s -> {d2:.0f} s; largest change "
+                    f"{check['max_abs_change']:.1%}, {verdict} (at most "
+                    f"{check['tolerance']:.0%})")
+    for col in ("policy", "balancer", "engines", "ratio", f"{d1:.0f} s", f"{d2:.0f} s",
+                "change"):
+        t.add_column(col, justify="left" if col in ("policy", "balancer", "ratio") else "right")
+    for r in check["rows"]:
+        cells = [f"{v:.3f}" if v is not None and math.isfinite(v) else "-"
+                 for v in (r["short"], r["long"])]
+        ch = "bound" if r["change"] is None else f"{r['change']:+.1%}"
+        t.add_row(r["policy"], r["balancer"], str(r["n_engines"]),
+                  r["ratio"].replace("vs_", "x "), *cells, ch)
+    return t

@@ -7,7 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from autellix.cli.app import app
+from autellix.compare import window_change
 from autellix.gate import judge, run_gate, write_baseline
+from autellix.workloads.registry import DEFAULT_STEADY_WINDOW, steady_window
 
 runner = CliRunner()
 
@@ -71,8 +73,49 @@ def test_compare_default_loads_use_capacity(tmp_path):
     assert "capacity at" not in r.output
 
 
+def test_check_window_reruns_with_the_window_doubled_and_reports_each_ratio(tmp_path):
+    r = runner.invoke(app, [*SMALL_CMP, "--check-window", "--jobs", "2", "--out",
+                            str(tmp_path), "--name", "w"])
+    assert r.exit_code == 0, r.output
+    assert "window check" in r.output
+    an = json.loads((tmp_path / "w" / "summary.json").read_text())["analysis"]
+    chk = an["window_check"]
+    d1, d2 = chk["window_s"]
+    assert d1 == pytest.approx(an["window"]["duration_s"]) and d2 == pytest.approx(2 * d1)
+    (row,) = [x for x in chk["rows"] if x["policy"] == "plas" and x["ratio"] == "vs_vllm-opt"]
+    assert row["short"] == an["rows"][1]["vs_vllm-opt"]["mean"]
+    if row["change"] is not None:
+        assert row["change"] == pytest.approx(row["long"] / row["short"] - 1)
+        assert chk["max_abs_change"] >= abs(row["change"])
+    assert chk["converged"] == (all(x["change"] is not None for x in chk["rows"])
+                                and chk["max_abs_change"] <= 0.10)
+
+
+def test_window_change_compares_ratios_and_never_calls_a_bound_converged():
+    def an(**ratios):
+        return {"rows": [{"policy": p, "balancer": "autellix", "n_engines": 1,
+                          "vs_vllm-opt": v} for p, v in ratios.items()]}
+    est = lambda m, bound=None: {"mean": m, "bound": bound}  # noqa: E731
+    chk = window_change(an(plas=est(1.10), srpt=est(1.50)), an(plas=est(1.12), srpt=est(1.80)),
+                        400, 800)
+    assert chk["window_s"] == [400, 800] and not chk["converged"]
+    assert chk["max_abs_change"] == pytest.approx(0.2)
+    assert [round(x["change"], 4) for x in chk["rows"]] == [0.0182, 0.2]
+    assert window_change(an(plas=est(1.1)), an(plas=est(1.15)), 1, 2)["converged"]
+    bound = window_change(an(plas=est(1.1)), an(plas=est(1.1, "lower")), 1, 2)
+    assert bound["rows"][0]["change"] is None and not bound["converged"]
+    assert not window_change(an(plas=est(1.1)), an(), 1, 2)["converged"]  # arm missing
+
+
+def test_chatbot_defaults_to_the_window_it_was_measured_to_need():
+    assert steady_window("chatbot") == 1600
+    assert steady_window("react") == steady_window("mixed") == DEFAULT_STEADY_WINDOW == 150
+    assert steady_window("my-programs.jsonl") == DEFAULT_STEADY_WINDOW
+
+
 @pytest.mark.parametrize("args,msg", [
     (["--workload", "nope"], "unknown workload"),
+    (["--engine", "vllm", "--check-window"], "--check-window"),
     (["--rates", "x"], "comma-separated numbers"),
     (["--policies", "fcfs,magic", "--n", "2", "--rates", "1"], "unknown policy"),
     (["--profile", "tpu", "--n", "2", "--rates", "1"], "unknown cost profile"),

@@ -34,6 +34,14 @@ from .distributions import int_lognormal
 NAME = "chatbot"
 DESCRIPTION = ("ShareGPT-like conversations: chains, mean 6.7 turns (tail to 80), "
                "~256 new / 277 out tokens")
+# `autellix compare`'s default steady-state window here, in arrivals at capacity. Near
+# capacity the number of chats in flight creeps up for ~1,000 s (vllm-opt at 0.86
+# programs/s: median token latency 19 -> 23 -> 32 -> 41 ms over successive 400 s of
+# arrivals, then ~34 ms), so a 150-program (400 s) window measures a system still
+# filling: capacity 1.18 programs/s against 0.86 at steady state, and the SRPT ratio
+# moved 26% when it doubled. At 1,600 (1,594 s) doubling moves every ratio <= 2.0%
+# (results/convergence/).
+STEADY_WINDOW = 1600
 
 
 def generate(n: int, seed: int = 0, *, calls_mean: float = 6.66, calls_sigma: float = 1.0,

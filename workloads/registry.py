@@ -14,6 +14,19 @@ _MODULES = (chatbot, react, mcts, swe, mixed, longctx)
 
 GENERATORS: dict[str, Callable[..., list[Program]]] = {m.NAME: m.generate for m in _MODULES}
 DESCRIPTIONS: dict[str, str] = {m.NAME: m.DESCRIPTION for m in _MODULES}
+# `autellix compare --window`'s default (arrivals at capacity) on the simulator: the
+# window whose answer moves <= 10% when it doubles, measured per generator by
+# benchmarks/convergence.py; a generator that sets no STEADY_WINDOW was measured to
+# converge at the default, or is not measured (swe, longctx: see the README).
+DEFAULT_STEADY_WINDOW = 150.0
+STEADY_WINDOWS: dict[str, float] = {m.NAME: float(getattr(m, "STEADY_WINDOW",
+                                                          DEFAULT_STEADY_WINDOW))
+                                    for m in _MODULES}
+
+
+def steady_window(workload: str) -> float:
+    """The default steady-state window for ``workload`` (a generator name or a file)."""
+    return STEADY_WINDOWS.get(workload, DEFAULT_STEADY_WINDOW)
 
 
 def generate(name: str, n: int, seed: int = 0, **params) -> list[Program]:
