@@ -13,7 +13,15 @@ Relays (server side / upstream client):
 * ``uvicorn-h11+httpx``: uvicorn on asyncio with h11, httpx (the old default);
 * ``uvicorn+httpx``: uvicorn with uvloop + httptools, httpx;
 * ``uvicorn+aiohttp``: uvicorn with uvloop + httptools, an aiohttp ``ClientSession``;
-* ``aiohttp+aiohttp``: aiohttp's own server and client on uvloop.
+* ``aiohttp+aiohttp``: aiohttp's own server and client on uvloop;
+* ``uvicorn+pyreqwest``, ``granian+aiohttp``, ``granian+pyreqwest``: the Rust-based
+  client (pyreqwest, reqwest on a Tokio thread) and server (granian, ASGI, embedded
+  on uvloop), when they are installed (they are not autellix dependencies:
+  ``pip install pyreqwest granian``; a missing one is skipped).
+
+Besides CPU, each relay's p50 at concurrency 1 is measured twice: pinned to CPU 0
+(split from the client and engine) and on CPU 1 beside them (co-located, so no
+cross-CPU wake-ups); ``direct`` (client -> engine) is the p50 the relays add to.
 """
 
 from __future__ import annotations
@@ -31,7 +39,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_overhead import _cpu_seconds, _pin, _spawn_free, _wait_up, fake_engine  # noqa: E402
 
-RELAYS = ("uvicorn-h11+httpx", "uvicorn+httpx", "uvicorn+aiohttp", "aiohttp+aiohttp")
+RELAYS = ("uvicorn-h11+httpx", "uvicorn+httpx", "uvicorn+aiohttp", "aiohttp+aiohttp",
+          "uvicorn+pyreqwest", "granian+aiohttp", "granian+pyreqwest")
+
+
+def installed(kind: str) -> bool:
+    import importlib.util
+    return all(importlib.util.find_spec(m) is not None for m in kind.split("+")
+               if m in ("pyreqwest", "granian"))
 
 
 async def _read_body(receive) -> bytes:
@@ -53,7 +68,15 @@ def asgi_relay(engine: str, client: str):
             await send({"type": "http.response.start", "status": 200, "headers": []})
             return await send({"type": "http.response.body", "body": b"{}"})
         url = engine + scope["path"]
-        if client == "httpx":
+        if client == "pyreqwest":
+            from pyreqwest.client import ClientBuilder
+            c = state.get("c")
+            if c is None:
+                c = state["c"] = await ClientBuilder().build().__aenter__()
+            r = await (c.post(url).header("content-type", "application/json")
+                       .body_bytes(body).build().send())
+            status, ctype, content = r.status, r.get_header("content-type"), bytes(await r.bytes())
+        elif client == "httpx":
             import httpx
             c = state.get("c") or state.setdefault("c", httpx.AsyncClient(trust_env=False))
             r = await c.post(url, content=body, headers={"content-type": "application/json"})
@@ -95,6 +118,15 @@ def serve(kind: str, port: int, engine: str, cpu: int) -> None:
         web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None,
                     loop=uvloop.new_event_loop())
         return
+    if kind.startswith("granian+"):
+        import uvloop
+        from granian.constants import Interfaces
+        from granian.server.embed import Server
+
+        app = asgi_relay(engine, kind.split("+")[1])
+        uvloop.run(Server(app, address="127.0.0.1", port=port, interface=Interfaces.ASGI,
+                          log_enabled=False).serve())
+        return
     import uvicorn
     h11 = kind.startswith("uvicorn-h11")
     uvicorn.run(asgi_relay(engine, kind.split("+")[1]), host="127.0.0.1", port=port,
@@ -124,6 +156,10 @@ async def drive(url: str, n: int, concurrency: int) -> list[float]:
     return lat
 
 
+def _p50(lat: list[float]) -> float:
+    return float(np.percentile(np.array(lat) * 1000, 50))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=3000)
@@ -137,29 +173,36 @@ def main() -> None:
     rows = []
     try:
         _wait_up(engine)
-        for kind in RELAYS:
-            proc, port = _spawn_free([f"serve-{kind}", engine, "0"], script=Path(__file__))
-            url = f"http://127.0.0.1:{port}"
-            try:
-                _wait_up(url)
-                asyncio.run(drive(url, args.n // 5, args.concurrency))  # warm up
-                cpu0, t0 = _cpu_seconds(proc.pid), time.perf_counter()
-                asyncio.run(drive(url, args.n, args.concurrency))
-                wall, cpu = time.perf_counter() - t0, _cpu_seconds(proc.pid) - cpu0
-                c1 = asyncio.run(drive(url, args.n // 5, 1))
-            finally:
-                proc.terminate()
-                proc.wait(10)
-            rows.append((kind, cpu * 1000 / args.n, args.n / wall,
-                         float(np.percentile(np.array(c1) * 1000, 50))))
+        direct = _p50(asyncio.run(drive(engine, args.n // 5, 1)))
+        for kind in (k for k in RELAYS if installed(k)):
+            row = [kind]
+            for cpu in ("0", "1"):  # split (CPU, throughput, p50), then co-located (p50)
+                proc, port = _spawn_free([f"serve-{kind}", engine, cpu], script=Path(__file__))
+                url = f"http://127.0.0.1:{port}"
+                try:
+                    _wait_up(url)
+                    asyncio.run(drive(url, args.n // 5, args.concurrency))  # warm up
+                    if cpu == "0":
+                        cpu0, t0 = _cpu_seconds(proc.pid), time.perf_counter()
+                        asyncio.run(drive(url, args.n, args.concurrency))
+                        wall, used = time.perf_counter() - t0, _cpu_seconds(proc.pid) - cpu0
+                        row += [used * 1000 / args.n, args.n / wall]
+                    row.append(_p50(asyncio.run(drive(url, args.n // 5, 1))))
+                finally:
+                    proc.terminate()
+                    proc.wait(10)
+            rows.append(row)
     finally:
         eng_proc.terminate()
         eng_proc.wait(10)
     lines = [f"Measured {time.strftime('%Y-%m-%d %H:%M:%S')}, load average "
-             f"{os.getloadavg()[0]:.2f}; command: `python {' '.join(sys.argv)}`", "",
-             f"| relay | CPU ms/call | calls/s at {args.concurrency} in flight | p50 ms at 1 |",
-             "|---|---|---|---|"]
-    lines += [f"| {k} | {cpu:.3f} | {tput:.0f} | {p50:.2f} |" for k, cpu, tput, p50 in rows]
+             f"{os.getloadavg()[0]:.2f}; command: `python {' '.join(sys.argv)}`; direct "
+             f"(client -> engine) p50 at 1: {direct:.2f} ms", "",
+             f"| relay | CPU ms/call | calls/s at {args.concurrency} in flight | p50 ms at 1 "
+             "| p50 ms at 1, co-located | added p50 ms, co-located |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {k} | {cpu:.3f} | {tput:.0f} | {p50:.2f} | {p50c:.2f} | {p50c - direct:.2f} |"
+              for k, cpu, tput, p50, p50c in rows]
     print("\n".join(lines))
     if args.out:
         args.out.write_text("# Relay stacks, side by side\n\n" + "\n".join(lines) + "\n")
