@@ -12,7 +12,7 @@ paper's offline ablation, N chatbot programs all at t=0, makespan per policy.
 
 usage: python benchmarks/paper_table.py [--window W] [--seeds 3] [--jobs 2]
            [--only chatbot,react | --only none] [--seats 64]
-           [--no-balancers | --balancers-only]
+           [--no-balancers | --balancers-only] [--balancers round_robin,least_used]
            [--offline 1000,2000,4000]
 """
 
@@ -111,6 +111,8 @@ def main() -> None:
     ap.add_argument("--no-balancers", action="store_true", help="skip the 4-engine part")
     ap.add_argument("--balancers-only", action="store_true",
                     help="run only the 4-engine part (chatbot and mcts among --only)")
+    ap.add_argument("--balancers", default="round_robin,least_used",
+                    help="baseline balancers of the 4-engine part (autellix is always run)")
     ap.add_argument("--offline", default="", help="program counts for the t=0 ablation")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -137,7 +139,7 @@ def main() -> None:
         print(lines[-1], f"({time.time() - t0:.0f}s)", flush=True)
     bal = ["| workload | x round_robin | x least_used | paper |", "|---|---|---|---|"]
     for name in [w for w in ("chatbot", "mcts") if w in only and not args.no_balancers]:
-        an, _ = run_workload(name, args, 4, ("round_robin", "least_used", "autellix"),
+        an, _ = run_workload(name, args, 4, (*args.balancers.split(","), "autellix"),
                              ["atlas"], f"{name}-x4")
         rows = [r for r in an["rows"] if r["balancer"] == "autellix"]
         bal.append(f"| {name} | {ratio(rows, 'atlas', 'round_robin')} | "
