@@ -144,6 +144,8 @@ def register(app: typer.Typer) -> None:
             n = steady_window(workload) if engine == "sim" else DEFAULT_STEADY_WINDOW
         if check_window and engine != "sim":
             fail("--check-window reruns simulated points; it needs --engine sim")
+        if check_window and not search:
+            fail("--check-window compares capacity ratios; it needs the search (drop --no-search)")
         seed_list = list(range(seed, seed + seeds))
         label = name or f"{Path(workload).stem}-{engine}"
         config = {"workload": workload, "seeds": seed_list, "engine": engine, "arms": arms,
@@ -178,8 +180,10 @@ def register(app: typer.Typer) -> None:
                                address if ray else None)
             config["window"] = outcome.window.to_dict()
             if check_window:
+                # the window is stated in arrivals at the smallest cluster's capacity
                 doubled = _run_sim(console, loader, seed_list, base, arms,
-                                   2 * outcome.window.duration * cap, warmup, cooldown,
+                                   2 * outcome.window.duration * outcome.capacity_by_n[min(ns)],
+                                   warmup, cooldown,
                                    slo_spec, cap, load_list, rate_list, bals, ns,
                                    jobs or default_jobs(), search, False, min_lifetimes,
                                    address if ray else None)

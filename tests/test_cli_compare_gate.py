@@ -116,6 +116,7 @@ def test_chatbot_defaults_to_the_window_it_was_measured_to_need():
 @pytest.mark.parametrize("args,msg", [
     (["--workload", "nope"], "unknown workload"),
     (["--engine", "vllm", "--check-window"], "--check-window"),
+    (["--check-window", "--no-search"], "--no-search"),
     (["--rates", "x"], "comma-separated numbers"),
     (["--policies", "fcfs,magic", "--n", "2", "--rates", "1"], "unknown policy"),
     (["--profile", "tpu", "--n", "2", "--rates", "1"], "unknown cost profile"),

@@ -17,7 +17,8 @@ DESCRIPTIONS: dict[str, str] = {m.NAME: m.DESCRIPTION for m in _MODULES}
 # `autellix compare --window`'s default (arrivals at capacity) on the simulator: the
 # window whose answer moves <= 10% when it doubles, measured per generator by
 # benchmarks/convergence.py; a generator that sets no STEADY_WINDOW was measured to
-# converge at the default, or is not measured (swe, longctx: see the README).
+# converge at the default (react, mcts, mixed), or is not measured (swe, longctx:
+# `autellix compare --check-window` measures it).
 DEFAULT_STEADY_WINDOW = 150.0
 STEADY_WINDOWS: dict[str, float] = {m.NAME: float(getattr(m, "STEADY_WINDOW",
                                                           DEFAULT_STEADY_WINDOW))
