@@ -104,7 +104,11 @@ def register(app: typer.Typer) -> None:
         from autellix.slo import SLO
         from autellix.steady import Window
         from autellix.sweep import default_jobs
-        from autellix.workloads.registry import DEFAULT_STEADY_WINDOW, steady_window
+        from autellix.workloads.registry import (
+            DEFAULT_STEADY_WINDOW,
+            STEADY_WINDOWS,
+            steady_window,
+        )
 
         console = Console()
         try:
@@ -142,6 +146,9 @@ def register(app: typer.Typer) -> None:
             fail(str(e))
         if n is None:
             n = steady_window(workload) if engine == "sim" else DEFAULT_STEADY_WINDOW
+            unchecked = engine == "sim" and workload not in STEADY_WINDOWS and not check_window
+        else:
+            unchecked = False
         if check_window and engine != "sim":
             fail("--check-window reruns simulated points; it needs --engine sim")
         if check_window and not search:
@@ -149,7 +156,7 @@ def register(app: typer.Typer) -> None:
         seed_list = list(range(seed, seed + seeds))
         label = name or f"{Path(workload).stem}-{engine}"
         config = {"workload": workload, "seeds": seed_list, "engine": engine, "arms": arms,
-                  "window_programs": n,
+                  "window_programs": n, "window_unchecked": unchecked,
                   "policies": arms, "balancers": bals, "engines": ns, "loads": load_list,
                   "slo": slo_spec.to_dict(),
                   "arm_definitions": arm_defs,
@@ -269,6 +276,9 @@ def _report(console, config, summaries, analysis, where, *, rows=(), calls=(), e
                                        f"[95% CI] over {seeds} seed(s)"))
     if analysis.get("window_check"):
         console.print(window_check_table(analysis["window_check"]))
+    elif config.get("window_unchecked"):
+        console.print(f"note: the default window ({config['window_programs']:g} arrivals) was "
+                      f"never checked on {config['workload']}; --check-window checks it")
     console.print(f"results: {out}/ (summary.json, programs.csv, latency.png, timings.json) "
                   f"in {time.perf_counter() - t0:.0f}s")
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from autellix.cli.app import app
 from autellix.compare import window_change
 from autellix.gate import judge, run_gate, write_baseline
-from autellix.workloads.registry import DEFAULT_STEADY_WINDOW, steady_window
+from autellix.workloads.registry import DEFAULT_STEADY_WINDOW, STEADY_WINDOWS, steady_window
 
 runner = CliRunner()
 
@@ -91,6 +91,22 @@ def test_check_window_reruns_with_the_window_doubled_and_reports_each_ratio(tmp_
                                 and chk["max_abs_change"] <= 0.10)
 
 
+def test_a_workload_file_gets_the_default_window_and_a_note_that_it_is_unchecked(tmp_path):
+    from autellix.program import save_programs
+    from autellix.workloads.registry import generate
+
+    save_programs(generate("react", 600, 0), tmp_path / "mine.jsonl")
+    args = ["compare", "--workload", str(tmp_path / "mine.jsonl"), "--rates", "1",
+            "--no-search", "--policies", "fcfs", "--min-lifetimes", "0", "--out", str(tmp_path)]
+    r = runner.invoke(app, [*args, "--name", "a"])
+    assert r.exit_code == 0, r.output
+    assert "never checked" in r.output and "--check-window" in r.output
+    cfg = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert cfg["window_programs"] == DEFAULT_STEADY_WINDOW and cfg["window_unchecked"]
+    r = runner.invoke(app, [*args, "--name", "b", "--window", "150"])  # chosen: no note
+    assert r.exit_code == 0 and "never checked" not in r.output, r.output
+
+
 def test_window_change_compares_ratios_and_never_calls_a_bound_converged():
     def an(**ratios):
         return {"rows": [{"policy": p, "balancer": "autellix", "n_engines": 1,
@@ -111,6 +127,7 @@ def test_chatbot_defaults_to_the_window_it_was_measured_to_need():
     assert steady_window("chatbot") == 1600
     assert steady_window("react") == steady_window("mixed") == DEFAULT_STEADY_WINDOW == 150
     assert steady_window("my-programs.jsonl") == DEFAULT_STEADY_WINDOW
+    assert set(STEADY_WINDOWS) == {"chatbot", "react", "mcts", "mixed"}  # the ones measured
 
 
 @pytest.mark.parametrize("args,msg", [

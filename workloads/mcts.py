@@ -43,6 +43,10 @@ from .distributions import int_lognormal, lognormal_seconds
 NAME = "mcts"
 DESCRIPTION = ("LATS-like tree search DAGs: fan-out 5 with joins, mean 160 calls, "
                "~467 prompt / 73 out")
+# `autellix compare`'s default steady-state window here (arrivals at capacity):
+# doubling it moves no capacity ratio over vLLM-opt or MLFQ by more than 5.5%
+# (results/convergence/).
+STEADY_WINDOW = 150
 
 ROLE_OUTPUT = {"E": 80.0, "G": 95.0, "V": 40.0, "J": 120.0}
 GENERATE_NEW, VALUE_NEW, JOIN_NEW = 20.0, 60.0, 40.0

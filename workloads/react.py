@@ -36,6 +36,10 @@ from .distributions import int_lognormal, lognormal_seconds
 NAME = "react"
 DESCRIPTION = ("BFCL-like tool loops: chains, mean 10.8 calls (tail to 70), "
                "~735 prompt / 34 out, tool delays")
+# `autellix compare`'s default steady-state window here (arrivals at capacity):
+# doubling it moves no capacity ratio over vLLM-opt or MLFQ by more than 6.1%
+# (results/convergence/).
+STEADY_WINDOW = 150
 
 
 def base_context_mean(calls_mean: float, calls_sigma: float, max_calls: int,

@@ -16,13 +16,12 @@ GENERATORS: dict[str, Callable[..., list[Program]]] = {m.NAME: m.generate for m 
 DESCRIPTIONS: dict[str, str] = {m.NAME: m.DESCRIPTION for m in _MODULES}
 # `autellix compare --window`'s default (arrivals at capacity) on the simulator: the
 # window whose answer moves <= 10% when it doubles, measured per generator by
-# benchmarks/convergence.py; a generator that sets no STEADY_WINDOW was measured to
-# converge at the default (react, mcts, mixed), or is not measured (swe, longctx:
-# `autellix compare --check-window` measures it).
+# benchmarks/convergence.py and set as its STEADY_WINDOW. A generator without one
+# (swe, longctx) or a JSONL file gets DEFAULT_STEADY_WINDOW, unchecked:
+# `autellix compare --check-window` checks it.
 DEFAULT_STEADY_WINDOW = 150.0
-STEADY_WINDOWS: dict[str, float] = {m.NAME: float(getattr(m, "STEADY_WINDOW",
-                                                          DEFAULT_STEADY_WINDOW))
-                                    for m in _MODULES}
+STEADY_WINDOWS: dict[str, float] = {m.NAME: float(m.STEADY_WINDOW) for m in _MODULES
+                                    if hasattr(m, "STEADY_WINDOW")}
 
 
 def steady_window(workload: str) -> float:
