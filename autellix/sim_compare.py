@@ -49,6 +49,13 @@ class CompareOutcome:
     def summaries(self) -> list:
         return [r.summary for r in self.grid]
 
+    @property
+    def window_programs(self) -> float:
+        """The window as ``window_programs`` states it: arrivals, over its duration, at
+        the smallest cluster's capacity (a rerun with twice this doubles the window)."""
+        assert self.window is not None
+        return self.window.duration * self.capacity_by_n[min(self.capacity_by_n)]
+
 
 def engine_capacity(sample, base) -> float:
     """Programs/s one engine serves at full batch efficiency (autellix.sim.capacity)."""

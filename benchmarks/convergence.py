@@ -69,7 +69,7 @@ def main() -> None:
               f"{out.timings['points']} points; ratios vs {ref}: "
               + ", ".join(f"{k} {v:.3f}" for k, v in ratios(out.analysis, ref).items() if v),
               flush=True)
-        w = 2 * out.window.duration * out.capacity_by_n[1]  # twice the duration
+        w = 2 * out.window_programs  # twice the duration
     short, long = runs
     check = window_change(short.analysis, long.analysis, short.window.duration,
                           long.window.duration)

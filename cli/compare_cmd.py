@@ -181,19 +181,17 @@ def register(app: typer.Typer) -> None:
             Window.at_capacity(n, cap, warmup, cooldown)  # validate before any run
             if not min_lifetimes >= 0:
                 raise ConfigError("--min-lifetimes must be >= 0")
-            outcome = _run_sim(console, loader, seed_list, base, arms, n, warmup, cooldown,
-                               slo_spec, cap, load_list, rate_list, bals, ns,
-                               jobs or default_jobs(), search, save_calls, min_lifetimes,
-                               address if ray else None)
+
+            def run(window_programs, keep_calls):
+                return _run_sim(console, loader, seed_list, base, arms, window_programs,
+                                warmup, cooldown, slo_spec, cap, load_list, rate_list, bals,
+                                ns, jobs or default_jobs(), search, keep_calls,
+                                min_lifetimes, address if ray else None)
+
+            outcome = run(n, save_calls)
             config["window"] = outcome.window.to_dict()
             if check_window:
-                # the window is stated in arrivals at the smallest cluster's capacity
-                doubled = _run_sim(console, loader, seed_list, base, arms,
-                                   2 * outcome.window.duration * outcome.capacity_by_n[min(ns)],
-                                   warmup, cooldown,
-                                   slo_spec, cap, load_list, rate_list, bals, ns,
-                                   jobs or default_jobs(), search, False, min_lifetimes,
-                                   address if ray else None)
+                doubled = run(2 * outcome.window_programs, False)
                 outcome.analysis["window_check"] = window_change(
                     outcome.analysis, doubled.analysis, outcome.window.duration,
                     doubled.window.duration)
