@@ -9,6 +9,9 @@ the benchmarks call. Steps:
 2. **Window**: ``window_programs`` arrivals at capacity, but never shorter than
    ``LIFETIMES`` x the unloaded p99 program e2e: a window shorter than the longest
    programs' lifetime measures programs still in flight and drifts with its length.
+   A point below capacity gets a window stretched to hold as many arrivals as that
+   (:meth:`autellix.steady.Window.for_rate`), so a slow arm is measured on as many
+   programs as a fast one.
 3. **Grid**, then **capacity search** per SLO (:mod:`autellix.compare`).
 
 It returns plain data; writing and printing live in :mod:`autellix.results` and the CLI.
@@ -94,7 +97,8 @@ def run_sim_compare(loader, seeds, base, arms, *, window_programs: float, slo: S
     life = max(s.e2e["p99"] for s in unloaded.values())
     user = Window.at_capacity(window_programs, capacity * min(engines), warmup, cooldown)
     d = max(user.duration, lifetimes * life)
-    window = Window(d, warmup * d, cooldown * d)
+    # every point holds at least the arrivals the window holds at capacity (Window.for_rate)
+    window = Window(d, warmup * d, cooldown * d, min_programs=d * capacity * min(engines))
     if rates:
         rates_by_n = {n: sorted(rates) for n in engines}
     else:

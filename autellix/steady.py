@@ -8,7 +8,11 @@ cool-down arrivals keep it loaded while the last measured programs finish, so no
 measured program sees an empty start or a draining end. The window is a duration,
 so an overloaded point piles up a backlog that grows with the window, and the
 detector sees it. (A fixed program count would not: past capacity its arrivals
-bunch into a shorter and shorter burst that never queues.)
+bunch into a shorter and shorter burst that never queues.) Below capacity the
+duration is a floor, not the rule: a simulated point whose window would hold fewer
+arrivals than the window holds at capacity (``min_programs``) gets a longer one
+(:meth:`Window.for_rate`), so a slow arm's capacity, such as vLLM's without prefix
+caching at a fifth of the others' rate, is a mean over as many programs as theirs.
 
 The CLI states the window as programs *at capacity* (``--window 150``: a duration
 of 150 / capacity seconds), never shorter than 4 unloaded p99 program lifetimes
@@ -55,6 +59,7 @@ class Window:
     cooldown: float = math.nan  # seconds after it (NaN: duration / 2)
     tolerance: float = 0.25
     horizon_factor: float = 4.0
+    min_programs: float | None = None  # below this many arrivals, a rate's window stretches
 
     def __post_init__(self) -> None:
         if not self.duration > 0:
@@ -69,6 +74,8 @@ class Window:
             raise ConfigError("steady-state tolerance must be > 0")
         if not self.horizon_factor >= 1:
             raise ConfigError("horizon_factor must be >= 1")
+        if self.min_programs is not None and not self.min_programs > 0:
+            raise ConfigError("min_programs must be > 0")
 
     @classmethod
     def at_capacity(cls, programs: float, capacity: float, warmup: float = 0.5,
@@ -82,6 +89,24 @@ class Window:
         d = programs / capacity
         return cls(d, warmup * d, cooldown * d, **kw)
 
+    def for_rate(self, rate: float) -> Window:
+        """The window a point at ``rate`` measures: this one, stretched (warm-up and
+        cool-down with it) where it would hold fewer than ``min_programs`` arrivals, so
+        every point's statistics average over as many programs as a point at capacity.
+
+        Why: a fixed duration gives an arm that serves a fifth of the others' rate a
+        fifth of their programs. Without prefix caching a program's work grows with the
+        square of its turns (chatbot: CV 3.65, the top 1% doing 30% of it), so vLLM's
+        capacity, read from ~280 programs, moved 20-35% when the window doubled
+        (``results/convergence/x-vllm/``). Above ``min_programs / duration`` the window
+        keeps its duration, so an overloaded point still piles up a backlog."""
+        if self.min_programs is None or not rate > 0 or \
+                rate * self.duration >= self.min_programs:
+            return self
+        k = self.min_programs / (rate * self.duration)
+        return Window(self.duration * k, self.warmup * k, self.cooldown * k, self.tolerance,
+                      self.horizon_factor)
+
     @property
     def span(self) -> float:
         return self.warmup + self.duration + self.cooldown
@@ -94,8 +119,8 @@ class Window:
     def programs_needed(self, rate: float) -> int:
         """Programs to hand the simulator so Poisson arrivals at ``rate`` cover the span
         (mean + 4 standard deviations; extra programs arrive after it and only add
-        cool-down)."""
-        m = rate * self.span
+        cool-down), over the window :meth:`for_rate` gives ``rate``."""
+        m = rate * self.for_rate(rate).span
         return int(math.ceil(m + 4 * math.sqrt(m) + 8))
 
     def max_rate(self, n_programs: int) -> float:
@@ -115,7 +140,7 @@ class Window:
     def to_dict(self) -> dict:
         return {"duration_s": self.duration, "warmup_s": self.warmup,
                 "cooldown_s": self.cooldown, "tolerance": self.tolerance,
-                "horizon_s": self.horizon}
+                "horizon_s": self.horizon, "min_programs": self.min_programs}
 
 
 @dataclass(frozen=True)

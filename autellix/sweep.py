@@ -64,10 +64,12 @@ def _init(pools: dict, base, window: Window, keep_calls: bool) -> None:
 
 def simulate_point(pt: Point, programs, base, window: Window,
                    keep_calls: bool = False) -> PointResult:
-    """Simulate one point and summarise its steady-state window."""
+    """Simulate one point and summarise its steady-state window (``window`` as
+    :meth:`Window.for_rate` gives it for the point's rate)."""
     from autellix.sim import simulate
 
     arm = get_arm(pt.arm)
+    window = window.for_rate(pt.rate)
     need = window.programs_needed(pt.rate)
     if need > len(programs):
         raise ConfigError(f"{pt.rate:g} programs/s over a {window.span:.0f} s span needs {need} "

@@ -33,7 +33,9 @@ def register(app: typer.Typer) -> None:
         n: float | None = typer.Option(None, "--window", "--n", help="steady-state window: as "
                                        "long as this many arrivals take at capacity, and at "
                                        "least 4 unloaded p99 program lifetimes (programs "
-                                       "arriving in it are measured). Default: 150, or the "
+                                       "arriving in it are measured; on sim, a rate below "
+                                       "capacity gets a longer window holding as many "
+                                       "arrivals). Default: 150, or the "
                                        "window a generator was measured to need on the "
                                        "simulator (chatbot: 1600)"),
         check_window: bool = typer.Option(False, "--check-window", help="(sim) rerun with the "
@@ -260,9 +262,11 @@ def _report(console, config, summaries, analysis, where, *, rows=(), calls=(), e
     (out / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
     w = config["window"]
     cap_note = f", capacity {capacity:.3f} programs/s per engine" if capacity else ""
+    stretch = (f" (below capacity: as long as {w['min_programs']:.0f} arrivals take)"
+               if w.get("min_programs") else "")
     console.print(sweep_table(summaries, f"{config['workload']}: program token latency "
                               f"(ms/token), programs arriving in a {w['duration_s']:.0f} s "
-                              f"steady-state window, "
+                              f"steady-state window{stretch}, "
                               f"engine={config['engine']}{cap_note}", capacity))
     if analysis["rows"]:
         slo = analysis["slo"]

@@ -43,6 +43,26 @@ def test_window_programs_needed_cover_the_span_and_invert():
     assert w.programs_needed(w.max_rate(n)) <= n < w.programs_needed(w.max_rate(n) * 1.01)
 
 
+def test_a_point_below_capacity_gets_a_window_holding_as_many_arrivals_as_at_capacity():
+    w = Window(100.0, 50.0, 50.0, min_programs=300.0)  # 300 arrivals: capacity is 3/s
+    assert w.for_rate(3.0) is w and w.for_rate(6.0) is w  # at and past capacity: the duration
+    slow = w.for_rate(0.6)  # a fifth of capacity: five times as long, warm-up and cool-down too
+    assert (slow.duration, slow.warmup, slow.cooldown) == pytest.approx((500.0, 250.0, 250.0))
+    assert slow.horizon == pytest.approx(5 * w.horizon) and slow.min_programs is None
+    assert 0.6 * slow.duration == pytest.approx(300.0)
+    # so below capacity every rate needs the same pool, and more only past it
+    assert w.programs_needed(0.6) == w.programs_needed(1.5) == w.programs_needed(3.0)
+    assert w.programs_needed(6.0) > w.programs_needed(3.0)
+    n = w.programs_needed(6.0)
+    assert w.programs_needed(w.max_rate(n)) <= n < w.programs_needed(w.max_rate(n) * 1.01)
+    recs = stream(900, 0.6, lambda t, r: 5.0)
+    assert all(250 <= r.arrival < 750 for r in slow.select(recs))
+    assert len(slow.select(recs)) > len(w.select(recs)) * 3
+    assert Window(100.0).for_rate(0.01) == Window(100.0)  # no floor: a fixed duration
+    with pytest.raises(ConfigError):
+        Window(10.0, min_programs=0)
+
+
 def test_window_rejects_nonsense():
     for kw in ({"duration": 0}, {"duration": 10, "warmup": -1}, {"duration": 10, "tolerance": 0}):
         with pytest.raises(ConfigError):
