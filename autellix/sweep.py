@@ -88,7 +88,7 @@ def simulate_point(pt: Point, programs, base, window: Window,
     steady = check_steady(measured, window.tolerance, res.programs, window)
     extra.update(n_engines=pt.n_engines, seed=pt.seed, arm=pt.arm, stable=steady.stable,
                  steady=steady.to_dict(), simulated_programs=len(res.programs),
-                 simulated_calls=len(res.calls))
+                 simulated_calls=len(res.calls), window_s=window.duration)
     s = summarize(measured, engine="sim", policy=pt.arm, balancer=pt.balancer, rate=pt.rate,
                   extra=extra)
     in_window = {r.program_id for r in measured}

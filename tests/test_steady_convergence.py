@@ -63,3 +63,6 @@ def test_every_point_below_capacity_measures_as_many_programs_as_one_at_capacity
     assert len({s.n_programs for s in below}) == 1, [(s.rate, s.n_programs) for s in below]
     assert below[0].n_programs >= 0.7 * floor
     assert all(s.n_programs >= below[0].n_programs for s in points)
+    for s in points:  # each point says how long its window was
+        assert s.extra["window_s"] == pytest.approx(
+            out.window.duration * max(1.0, floor / (s.rate * out.window.duration)))
