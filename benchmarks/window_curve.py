@@ -9,7 +9,9 @@ capacity a window stretched to hold N arrivals), without the lifetime floor. For
 each (window, rate) it prints the measured programs, the mean program token latency
 (ms), and the steady-state verdict with its reason: whether a capacity that moves
 with the window moved because latency did or because the drift detector did
-(``results/convergence/x-vllm-stretched/``).
+(``results/convergence/x-vllm-stretched/``). The pool is the workload's first
+programs for the highest rate; on ``mixed``, whose generator is not prefix-stable,
+that is a different mix from the one ``compare`` draws.
 """
 
 from __future__ import annotations
