@@ -9,6 +9,12 @@ mix is deterministic. Programs are renamed ``mixed-{seed}-{i}`` (i = position
 in the mix); ``Program.workload`` keeps the component's name so results can be
 broken down per workload. ``component_params`` passes keyword arguments to a
 component, e.g. ``{"react": {"tool_delay_median": 0}}``.
+
+Known defect: unlike its components, the mix is not prefix-stable. The interleaving
+is shuffled over all ``n``, so ``generate(m, seed)[:k]`` and ``generate(n, seed)[:k]``
+differ, and a comparison whose window (which sizes the pool) changes draws a
+different mix of the same seed (``results/convergence/x-vllm-stretched/``). Fixing it
+changes every mixed result and the simulator goldens that use it.
 """
 
 from __future__ import annotations
