@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from autellix.config import ConfigError
 from autellix.stats import rank_z
@@ -104,8 +104,8 @@ class Window:
                 rate * self.duration >= self.min_programs:
             return self
         k = self.min_programs / (rate * self.duration)
-        return Window(self.duration * k, self.warmup * k, self.cooldown * k, self.tolerance,
-                      self.horizon_factor)
+        return replace(self, duration=self.duration * k, warmup=self.warmup * k,
+                       cooldown=self.cooldown * k, min_programs=None)
 
     @property
     def span(self) -> float:

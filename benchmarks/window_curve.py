@@ -41,8 +41,7 @@ def main() -> int:
     print("| window | rate | window s | measured programs | mean ms/token | verdict |")
     print("|---|---|---|---|---|---|")
     for n in (float(x) for x in a.windows.split(",")):
-        w = Window.at_capacity(n, cap)
-        w = Window(w.duration, w.warmup, w.cooldown, min_programs=n)
+        w = Window.at_capacity(n, cap, min_programs=n)
         progs = generate(a.workload, w.programs_needed(max(rates)), a.seed)
         for r in rates:
             s = simulate_point(Point(a.arm, r, "autellix", 1, a.seed), progs, base, w).summary
