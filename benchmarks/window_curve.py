@@ -10,8 +10,8 @@ each (window, rate) it prints the measured programs, the mean program token late
 (ms), and the steady-state verdict with its reason: whether a capacity that moves
 with the window moved because latency did or because the drift detector did
 (``results/convergence/x-vllm-stretched/``). The pool is the workload's first
-programs for the highest rate; on ``mixed``, whose generator is not prefix-stable,
-that is a different mix from the one ``compare`` draws.
+programs for the highest rate; every generator is prefix-stable, so a point sees
+the programs ``compare`` would give it.
 """
 
 from __future__ import annotations

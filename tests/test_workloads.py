@@ -72,9 +72,10 @@ def test_same_seed_gives_identical_jsonl_and_another_seed_differs(name):
     assert jsonl(generate(name, n, 5)) != jsonl(generate(name, n, 6))
 
 
-@pytest.mark.parametrize("name", ["chatbot", "react", "mcts", "swe"])
+@pytest.mark.parametrize("name", ["chatbot", "react", "mcts", "swe", "mixed"])
 def test_program_i_does_not_depend_on_n(name):
     assert jsonl(generate(name, 5, 3)) == jsonl(generate(name, 40, 3)[:5])
+    assert jsonl(generate(name, 7, 3)) == jsonl(generate(name, 8, 3)[:7])  # n % 3 differs
 
 
 @pytest.mark.parametrize("name", sorted(SIZES))
@@ -119,6 +120,9 @@ def test_mixed_is_an_equal_interleaved_mix():
     counts = Counter(p.workload for p in programs)
     assert set(counts) == {"chatbot", "react", "mcts"}
     assert max(counts.values()) - min(counts.values()) <= 1
+    for m in range(1, 40):  # every prefix is as equal a mix as it can be
+        prefix = Counter(p.workload for p in programs[:m])
+        assert max(prefix.values()) - min(prefix.get(k, 0) for k in counts) <= 1
     assert [p.workload for p in programs[:30]] != sorted(p.workload for p in programs[:30])
     with_swe = Counter(p.workload for p in generate("mixed", 40, 2, include_swe=True))
     assert with_swe == {"chatbot": 10, "react": 10, "mcts": 10, "swe": 10}

@@ -1,20 +1,21 @@
 """``mixed``: the paper's Mixed workload, an equal mix of chatbot, react and mcts.
 
-The paper samples equally from its three workloads (§6.1). We generate
-``n // k`` programs of each of the ``k`` components (the remainder goes to
-components picked by the seed), then interleave them in an order shuffled by
-``default_rng(seed)``. ``include_swe=True`` adds ``swe`` as a fourth equal
-component. Each component runs with its own seed drawn from ``seed``, so the
-mix is deterministic. Programs are renamed ``mixed-{seed}-{i}`` (i = position
-in the mix); ``Program.workload`` keeps the component's name so results can be
-broken down per workload. ``component_params`` passes keyword arguments to a
-component, e.g. ``{"react": {"tool_delay_median": 0}}``.
+The paper samples equally from its three workloads (§6.1). We interleave the
+``k`` components in blocks of ``k`` positions, each block a permutation drawn from
+``default_rng(seed)``, so any prefix holds every component within one program of
+the others, and program ``i`` does not depend on ``n`` (like its components, the
+mix is prefix-stable: a longer window of the same seed adds programs, it does not
+redraw the ones before). ``include_swe=True`` adds ``swe`` as a fourth equal
+component. Each component runs with its own seed drawn from ``seed``, so the mix is
+deterministic. Programs are renamed ``mixed-{seed}-{i}`` (i = position in the
+mix); ``Program.workload`` keeps the component's name so results can be broken
+down per workload. ``component_params`` passes keyword arguments to a component,
+e.g. ``{"react": {"tool_delay_median": 0}}``.
 
-Known defect: unlike its components, the mix is not prefix-stable. The interleaving
-is shuffled over all ``n``, so ``generate(m, seed)[:k]`` and ``generate(n, seed)[:k]``
-differ, and a comparison whose window (which sizes the pool) changes draws a
-different mix of the same seed (``results/convergence/x-vllm-stretched/``). Fixing it
-changes every mixed result and the simulator goldens that use it.
+Before 2026-12-04 the interleaving was one shuffle over all ``n``, so a window that
+changed the pool size drew a different mix of the same seed
+(``results/convergence/x-vllm-stretched/``); mixed results from before then are of
+that generator.
 """
 
 from __future__ import annotations
@@ -50,17 +51,11 @@ def generate(n: int, seed: int = 0, *, include_swe: bool = False,
                           f"choose from {sorted(parts)}")
     rng = np.random.default_rng(seed)
     names = sorted(parts)
-    counts = {k: n // len(names) for k in names}
-    for k in rng.choice(names, size=n % len(names), replace=False):
-        counts[str(k)] += 1
-    pools = {}
-    for k in names:
-        sub_seed = int(rng.integers(2**31))
-        pools[k] = iter(parts[k](counts[k], sub_seed, **params.get(k, {})))
-    order = [k for k in names for _ in range(counts[k])]
-    rng.shuffle(order)
-    out = []
-    for i, k in enumerate(order):
-        p = next(pools[k])
-        out.append(Program(id=program_id(NAME, seed, i), calls=p.calls, workload=k))
-    return out
+    k = len(names)
+    # Seeds first, a fixed number of draws, so nothing below depends on n.
+    sub_seeds = {name: int(rng.integers(2**31)) for name in names}
+    order = [names[j] for _ in range(-(-n // k)) for j in rng.permutation(k)][:n]
+    pools = {name: iter(parts[name](order.count(name), sub_seeds[name], **params.get(name, {})))
+             for name in names}
+    return [Program(id=program_id(NAME, seed, i), calls=next(pools[name]).calls, workload=name)
+            for i, name in enumerate(order)]
