@@ -7,7 +7,8 @@ Each window is N arrivals at one engine's capacity, built as ``autellix compare`
 builds it on the simulator (half a window of warm-up and of cool-down; below
 capacity a window stretched to hold N arrivals), without the lifetime floor. For
 each (window, rate) it prints the measured programs, the mean program token latency
-(ms), and the steady-state verdict with its reason: whether a capacity that moves
+(ms), its median per quarter of the window by arrival, and the steady-state
+verdict with its reason: whether a capacity that moves
 with the window moved because latency did or because the drift detector did
 (``results/convergence/x-vllm-stretched/``). The pool is the workload's first
 programs for the highest rate; every generator is prefix-stable, so a point sees
@@ -38,16 +39,19 @@ def main() -> int:
     base = SimConfig(engine=EngineConfig(max_num_seqs=a.seats), seed=a.seed)
     cap = engine_capacity(generate(a.workload, 400, a.seed), base)
     print(f"{a.workload}, arm {a.arm}, one engine's capacity {cap:.4f} programs/s")
-    print("| window | rate | window s | measured programs | mean ms/token | verdict |")
-    print("|---|---|---|---|---|---|")
+    print("| window | rate | window s | measured programs | mean ms/token | "
+          "quarter medians (ms) | verdict |")
+    print("|---|---|---|---|---|---|---|")
     for n in (float(x) for x in a.windows.split(",")):
         w = Window.at_capacity(n, cap, min_programs=n)
         progs = generate(a.workload, w.programs_needed(max(rates)), a.seed)
         for r in rates:
             s = simulate_point(Point(a.arm, r, "autellix", 1, a.seed), progs, base, w).summary
-            verdict = "stable" if s.extra["stable"] else s.extra["steady"]["reason"]
+            steady = s.extra["steady"]
+            verdict = "stable" if s.extra["stable"] else steady["reason"]
+            quarters = ", ".join(f"{q * 1000:.1f}" for q in steady["quarter_medians"])
             print(f"| {n:g} | {r:g} | {s.extra['window_s']:.0f} | {s.n_programs} | "
-                  f"{s.token_latency['mean'] * 1000:.2f} | {verdict} |", flush=True)
+                  f"{s.token_latency['mean'] * 1000:.2f} | {quarters} | {verdict} |", flush=True)
     return 0
 
 

@@ -115,3 +115,50 @@ def test_mean_backlog_is_littles_law_on_a_steady_stream():
     recs = stream(2000, 2.0, lambda t, r: 5.0)
     assert mean_backlog(recs, 100, 900) == pytest.approx(10.0, rel=0.1)  # rate x time in system
     assert math.isnan(mean_backlog(recs, 5, 5))
+
+
+def test_rises_throughout_needs_every_late_quarter_above_every_early_one():
+    from autellix.steady import rises_throughout
+
+    assert rises_throughout([1.0, 2.0, 3.0, 4.0])
+    assert rises_throughout([2.0, 1.0, 3.0, 2.5])       # noisy, but still a rise
+    assert not rises_throughout([9.4, 11.2, 14.9, 9.9])  # a burst that passed (MCTS)
+    assert not rises_throughout([31.7, 19.9, 26.5, 37.7])  # first quarter as slow as the last
+    assert rises_throughout([1.0, math.nan, 3.0, 4.0])   # too few to rule a rise out
+
+
+def test_a_swing_that_passes_within_the_window_is_not_a_growing_queue():
+    # stationary, with a burst of slow programs over the third quarter [100, 125) that
+    # is gone before the window ends: the halves differ by far more than 25%, and the
+    # rank test is sure of it
+    recs = stream(1600, 8.0, lambda t, r: 5.0 * (2.0 if 97 <= t < 127 else 1.0))
+    chk = check_steady(W.select(recs), W.tolerance, recs, W)
+    assert chk.growth > 0.25 and chk.t >= 3
+    assert chk.stable, chk
+    # the same burst, and a first quarter as slow, but latency rising to the end: a trend
+    rising = stream(1600, 8.0, lambda t, r: 5.0 + 0.2 * max(0.0, t - 50))
+    assert not check_steady(W.select(rising), W.tolerance, rising, W).stable
+
+
+def test_a_backlog_that_swells_and_drains_is_not_a_growing_one():
+    recs = stream(400, 2.0, lambda t, r: 2.0)
+    # 60 programs stuck through the third quarter only, out by its end
+    stuck = [rec(2000 + i, 100 + i * 0.4, 25 - i * 0.4) for i in range(60)]
+    chk = check_steady(W.select(recs + stuck), W.tolerance, recs + stuck, W)
+    assert chk.stable, chk
+    assert mean_backlog(recs + stuck, 100, 150) > 1.25 * mean_backlog(recs + stuck, 50, 100)
+
+
+def test_a_simulated_point_past_capacity_is_unstable_and_one_below_it_is_not():
+    from autellix.sim import EngineConfig, SimConfig
+    from autellix.sim_compare import engine_capacity
+    from autellix.sweep import Point, simulate_point
+    from autellix.workloads.registry import generate
+
+    base = SimConfig(engine=EngineConfig(max_num_seqs=4))
+    cap = engine_capacity(generate("react", 200, 0), base)
+    w = Window.at_capacity(60, cap, min_programs=60)
+    progs = generate("react", w.programs_needed(2 * cap), 0)
+    verdict = {load: simulate_point(Point("fcfs", load * cap, "autellix", 1, 0), progs, base,
+                                    w).summary.extra["stable"] for load in (0.5, 2.0)}
+    assert verdict == {0.5: True, 2.0: False}
