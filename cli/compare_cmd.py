@@ -109,6 +109,7 @@ def register(app: typer.Typer) -> None:
         from autellix.workloads.registry import (
             DEFAULT_STEADY_WINDOW,
             STEADY_WINDOWS,
+            UNCONVERGED,
             steady_window,
         )
 
@@ -149,8 +150,9 @@ def register(app: typer.Typer) -> None:
         if n is None:
             n = steady_window(workload) if engine == "sim" else DEFAULT_STEADY_WINDOW
             unchecked = engine == "sim" and workload not in STEADY_WINDOWS and not check_window
+            unconverged = engine == "sim" and workload in UNCONVERGED and not check_window
         else:
-            unchecked = False
+            unchecked = unconverged = False
         if check_window and engine != "sim":
             fail("--check-window reruns simulated points; it needs --engine sim")
         if check_window and not search:
@@ -159,6 +161,7 @@ def register(app: typer.Typer) -> None:
         label = name or f"{Path(workload).stem}-{engine}"
         config = {"workload": workload, "seeds": seed_list, "engine": engine, "arms": arms,
                   "window_programs": n, "window_unchecked": unchecked,
+                  "window_unconverged": unconverged,
                   "policies": arms, "balancers": bals, "engines": ns, "loads": load_list,
                   "slo": slo_spec.to_dict(),
                   "arm_definitions": arm_defs,
@@ -278,11 +281,25 @@ def _report(console, config, summaries, analysis, where, *, rows=(), calls=(), e
                                        f"[95% CI] over {seeds} seed(s)"))
     if analysis.get("window_check"):
         console.print(window_check_table(analysis["window_check"]))
-    elif config.get("window_unchecked"):
-        console.print(f"note: the default window ({config['window_programs']:g} arrivals) was "
-                      f"never checked on {config['workload']}; --check-window checks it")
+    elif note := window_note(config):
+        console.print(note)
     console.print(f"results: {out}/ (summary.json, programs.csv, latency.png, timings.json) "
                   f"in {time.perf_counter() - t0:.0f}s")
+
+
+def window_note(config: dict) -> str | None:
+    """What the printed table must say about a default window that was never checked on
+    this workload, or was checked and does not converge."""
+    w, wl = config["window_programs"], config["workload"]
+    if config.get("window_unconverged"):
+        return (f"note: on {wl} the default window ({w:g} arrivals) does not converge: "
+                f"doubling it moves some ratios by more than 10% (results/convergence/); "
+                f"read ratios over vllm as rough, or pass a longer --window with "
+                f"--check-window")
+    if config.get("window_unchecked"):
+        return (f"note: the default window ({w:g} arrivals) was never checked on {wl}; "
+                f"--check-window checks it")
+    return None
 
 
 def _run_vllm(console, config, loader, n, warmup, cooldown, arms, bals, ns, rates, loads,

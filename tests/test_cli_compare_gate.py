@@ -7,9 +7,15 @@ import pytest
 from typer.testing import CliRunner
 
 from autellix.cli.app import app
+from autellix.cli.compare_cmd import window_note
 from autellix.compare import window_change
 from autellix.gate import judge, run_gate, write_baseline
-from autellix.workloads.registry import DEFAULT_STEADY_WINDOW, STEADY_WINDOWS, steady_window
+from autellix.workloads.registry import (
+    DEFAULT_STEADY_WINDOW,
+    STEADY_WINDOWS,
+    UNCONVERGED,
+    steady_window,
+)
 
 runner = CliRunner()
 
@@ -127,6 +133,14 @@ def test_chatbot_defaults_to_the_window_it_was_measured_to_need():
     assert steady_window("react") == steady_window("mixed") == DEFAULT_STEADY_WINDOW == 150
     assert steady_window("my-programs.jsonl") == DEFAULT_STEADY_WINDOW
     assert set(STEADY_WINDOWS) == {"chatbot", "react", "mcts", "mixed"}  # the ones measured
+
+
+def test_a_default_window_measured_not_to_converge_is_flagged_in_the_output():
+    assert UNCONVERGED == {"mcts", "mixed"}  # results/convergence/README.md
+    base = {"window_programs": 150.0, "workload": "mixed"}
+    assert "does not converge" in window_note({**base, "window_unconverged": True})
+    assert "never checked" in window_note({**base, "window_unchecked": True})
+    assert window_note(base) is None
 
 
 @pytest.mark.parametrize("args,msg", [
