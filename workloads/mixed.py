@@ -12,9 +12,9 @@ mix); ``Program.workload`` keeps the component's name so results can be broken
 down per workload. ``component_params`` passes keyword arguments to a component,
 e.g. ``{"react": {"tool_delay_median": 0}}``.
 
-Before 2026-12-04 the interleaving was one shuffle over all ``n``, so a window that
+Before 53e315c (2026-12-03) the interleaving was one shuffle over all ``n``, so a window that
 changed the pool size drew a different mix of the same seed
-(``results/convergence/x-vllm-stretched/``); mixed results from before then are of
+(``results/convergence/x-vllm-stretched/``); mixed results from before it are of
 that generator.
 """
 

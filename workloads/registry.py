@@ -23,7 +23,8 @@ DEFAULT_STEADY_WINDOW = 150.0
 STEADY_WINDOWS: dict[str, float] = {m.NAME: float(m.STEADY_WINDOW) for m in _MODULES
                                     if hasattr(m, "STEADY_WINDOW")}
 # Generators whose STEADY_WINDOW was measured *not* to converge (``STEADY_CONVERGED =
-# False``): the longest window we could afford, kept as the default, and flagged.
+# False``): the default stays (a longer one costs more than a comparison should), and
+# ``autellix compare`` prints a note when it uses it.
 UNCONVERGED: frozenset[str] = frozenset(m.NAME for m in _MODULES
                                         if not getattr(m, "STEADY_CONVERGED", True))
 
