@@ -108,9 +108,8 @@ def register(app: typer.Typer) -> None:
         from autellix.sweep import default_jobs
         from autellix.workloads.registry import (
             DEFAULT_STEADY_WINDOW,
-            STEADY_WINDOWS,
-            UNCONVERGED,
             steady_window,
+            window_caveats,
         )
 
         console = Console()
@@ -149,10 +148,10 @@ def register(app: typer.Typer) -> None:
             fail(str(e))
         if n is None:
             n = steady_window(workload) if engine == "sim" else DEFAULT_STEADY_WINDOW
-            unchecked = engine == "sim" and workload not in STEADY_WINDOWS and not check_window
-            unconverged = engine == "sim" and workload in UNCONVERGED and not check_window
+            unchecked, unsettled = (window_caveats(workload, arms)
+                                    if engine == "sim" and not check_window else ([], []))
         else:
-            unchecked = unconverged = False
+            unchecked, unsettled = [], []
         if check_window and engine != "sim":
             fail("--check-window reruns simulated points; it needs --engine sim")
         if check_window and not search:
@@ -161,7 +160,7 @@ def register(app: typer.Typer) -> None:
         label = name or f"{Path(workload).stem}-{engine}"
         config = {"workload": workload, "seeds": seed_list, "engine": engine, "arms": arms,
                   "window_programs": n, "window_unchecked": unchecked,
-                  "window_unconverged": unconverged,
+                  "window_unsettled": unsettled,
                   "policies": arms, "balancers": bals, "engines": ns, "loads": load_list,
                   "slo": slo_spec.to_dict(),
                   "arm_definitions": arm_defs,
@@ -288,18 +287,23 @@ def _report(console, config, summaries, analysis, where, *, rows=(), calls=(), e
 
 
 def window_note(config: dict) -> str | None:
-    """What the printed table must say about a default window that was never checked on
-    this workload, or was checked and does not converge."""
+    """What the printed table must say about the default window: the arms compared
+    whose ratios were measured to move by more than 10% when it doubles on this
+    workload, and those its doubling was never measured on
+    (``autellix.workloads.registry.window_caveats``)."""
     w, wl = config["window_programs"], config["workload"]
-    if config.get("window_unconverged"):
-        return (f"note: on {wl} the default window ({w:g} arrivals) does not converge: "
-                f"doubling it moves some ratios by more than 10% (results/convergence/); "
-                f"read ratios over vllm as rough, or pass a longer --window with "
-                f"--check-window")
-    if config.get("window_unchecked"):
-        return (f"note: the default window ({w:g} arrivals) was never checked on {wl}; "
-                f"--check-window checks it")
-    return None
+    unsettled, unchecked = config.get("window_unsettled"), config.get("window_unchecked")
+    notes = []
+    if unsettled:
+        notes.append(f"note: on {wl} the default window ({w:g} arrivals) does not settle "
+                     f"for {', '.join(unsettled)}: doubling it moves ratios involving "
+                     f"{'it' if len(unsettled) == 1 else 'them'} by more than 10% "
+                     f"(results/convergence/); read those as rough, or pass a longer "
+                     f"--window with --check-window")
+    if unchecked:
+        notes.append(f"note: the default window ({w:g} arrivals) was never checked on {wl} "
+                     f"with {', '.join(unchecked)}; --check-window checks it")
+    return "\n".join(notes) or None
 
 
 def _run_vllm(console, config, loader, n, warmup, cooldown, arms, bals, ns, rates, loads,

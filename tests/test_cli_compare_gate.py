@@ -12,9 +12,10 @@ from autellix.compare import window_change
 from autellix.gate import judge, run_gate, write_baseline
 from autellix.workloads.registry import (
     DEFAULT_STEADY_WINDOW,
+    STEADY_CHECKED,
     STEADY_WINDOWS,
-    UNCONVERGED,
     steady_window,
+    window_caveats,
 )
 
 runner = CliRunner()
@@ -135,11 +136,23 @@ def test_chatbot_defaults_to_the_window_it_was_measured_to_need():
     assert set(STEADY_WINDOWS) == {"chatbot", "react", "mcts", "mixed"}  # the ones measured
 
 
-def test_a_default_window_measured_not_to_converge_is_flagged_in_the_output():
-    assert UNCONVERGED == {"mcts", "mixed"}  # results/convergence/README.md
+def test_the_output_names_the_arms_whose_default_window_does_not_settle_or_was_not_checked():
+    # results/convergence/: on mcts only the ratios over vllm move > 10% when the window
+    # doubles; on mixed, those over vllm and the SRPT bound's; chatbot and react settle
+    assert window_caveats("mcts", ["vllm", "vllm-opt", "atlas"]) == ([], ["vllm"])
+    assert window_caveats("mcts", ["vllm-opt", "mlfq", "atlas", "srpt"]) == ([], [])
+    assert window_caveats("mixed", ["vllm-opt", "srpt", "vllm"]) == ([], ["srpt", "vllm"])
+    assert window_caveats("react", ["vllm", "vllm-opt", "mlfq", "plas", "srpt"]) == ([], [])
+    assert window_caveats("react", ["vllm-opt", "las"]) == (["las"], [])  # never measured
+    assert window_caveats("mine.jsonl", ["fcfs"]) == (["fcfs"], [])
+    assert set(STEADY_CHECKED) == set(STEADY_WINDOWS)  # a measured window names its arms
+
     base = {"window_programs": 150.0, "workload": "mixed"}
-    assert "does not converge" in window_note({**base, "window_unconverged": True})
-    assert "never checked" in window_note({**base, "window_unchecked": True})
+    note = window_note({**base, "window_unsettled": ["srpt", "vllm"]})
+    assert "does not settle for srpt, vllm" in note and "never checked" not in note
+    both = window_note({**base, "window_unsettled": ["vllm"], "window_unchecked": ["las"]})
+    assert "settle for vllm" in both and "never checked on mixed with las" in both
+    assert window_note({**base, "window_unsettled": [], "window_unchecked": []}) is None
     assert window_note(base) is None
 
 

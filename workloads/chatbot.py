@@ -42,6 +42,7 @@ DESCRIPTION = ("ShareGPT-like conversations: chains, mean 6.7 turns (tail to 80)
 # moved 26% when it doubled. At 1,600 (1,594 s) doubling moves every ratio <= 2.0%
 # (results/convergence/).
 STEADY_WINDOW = 1600
+STEADY_CHECKED = ("vllm", "vllm-opt", "mlfq", "plas", "srpt")
 
 
 def generate(n: int, seed: int = 0, *, calls_mean: float = 6.66, calls_sigma: float = 1.0,

@@ -40,6 +40,7 @@ DESCRIPTION = ("BFCL-like tool loops: chains, mean 10.8 calls (tail to 70), "
 # doubling it moves no capacity ratio over vLLM-opt or MLFQ by more than 6.1%
 # (results/convergence/).
 STEADY_WINDOW = 150
+STEADY_CHECKED = ("vllm", "vllm-opt", "mlfq", "plas", "srpt")
 
 
 def base_context_mean(calls_mean: float, calls_sigma: float, max_calls: int,

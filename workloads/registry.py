@@ -22,11 +22,29 @@ DESCRIPTIONS: dict[str, str] = {m.NAME: m.DESCRIPTION for m in _MODULES}
 DEFAULT_STEADY_WINDOW = 150.0
 STEADY_WINDOWS: dict[str, float] = {m.NAME: float(m.STEADY_WINDOW) for m in _MODULES
                                     if hasattr(m, "STEADY_WINDOW")}
-# Generators whose STEADY_WINDOW was measured *not* to converge (``STEADY_CONVERGED =
-# False``): the default stays (a longer one costs more than a comparison should), and
-# ``autellix compare`` prints a note when it uses it.
-UNCONVERGED: frozenset[str] = frozenset(m.NAME for m in _MODULES
-                                        if not getattr(m, "STEADY_CONVERGED", True))
+# What the convergence runs (benchmarks/convergence.py, results/convergence/) covered at
+# each STEADY_WINDOW: the arms measured (``STEADY_CHECKED``), and those among them
+# with a ratio that moved by more than 10% when the window doubled
+# (``STEADY_UNSETTLED``). A doubling says nothing of an arm it did not run, and a
+# ratio that does not settle is the arm's, not the workload's: on mcts only the
+# ratios over ``vllm`` move. ``autellix compare`` names either kind when it uses the
+# default window (:func:`window_caveats`). The defaults stay where an arm does not
+# settle: a longer one costs more than a comparison should.
+STEADY_CHECKED: dict[str, frozenset[str]] = {
+    m.NAME: frozenset(m.STEADY_CHECKED) for m in _MODULES if hasattr(m, "STEADY_WINDOW")}
+STEADY_UNSETTLED: dict[str, frozenset[str]] = {
+    m.NAME: frozenset(getattr(m, "STEADY_UNSETTLED", ())) for m in _MODULES
+    if hasattr(m, "STEADY_WINDOW")}
+
+
+def window_caveats(workload: str, arms) -> tuple[list[str], list[str]]:
+    """``(unchecked, unsettled)``: the arms of a comparison that the convergence runs
+    of ``workload``'s default window did not measure, and those measured to move by
+    more than 10% when it doubles. Every arm is unchecked on a workload without a
+    measured window (swe, longctx, a JSONL file)."""
+    checked = STEADY_CHECKED.get(workload, frozenset())
+    unsettled = STEADY_UNSETTLED.get(workload, frozenset())
+    return ([a for a in arms if a not in checked], [a for a in arms if a in unsettled])
 
 
 def steady_window(workload: str) -> float:
