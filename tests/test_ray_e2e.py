@@ -2,8 +2,10 @@
 our request router and the OpenAI ingress.
 
 One deployment for the module (Serve's HTTP proxy on a free port). The replicas use
-``max_model_len=4096`` so a prompt can pass the balancer's 2048-token locality
-threshold. The replica-kill test runs last; the fixture stops Serve and Ray.
+``max_model_len=16384``: a prompt can pass the balancer's 2048-token locality
+threshold, and the replica-kill test's two long calls (12,000 tokens each, 20 s or
+more of decoding) outlast any routing delay. The replica-kill test runs last; the
+fixture stops Serve and Ray.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from front_checks import (  # noqa: E402
 )
 
 pytestmark = [pytest.mark.ray, pytest.mark.e2e, pytest.mark.vllm, pytest.mark.timeout(900)]
+MAX_MODEL_LEN = 16384
+KILL_TOKENS = 12000  # each long call's output: with LONG_TEXT's ~2,600, under MAX_MODEL_LEN
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,8 @@ def serve_url():
     from autellix.vllm.launch import free_port_run
 
     cfg = RayServeConfig(replicas=2, replica_cpus=0.5,
-                         engine={"policy": "plas", "max_num_seqs": 4, "max_model_len": 4096})
+                         engine={"policy": "plas", "max_num_seqs": 4,
+                                 "max_model_len": MAX_MODEL_LEN})
     try:
         yield deploy(cfg, port=free_port_run(1))
     finally:
@@ -74,7 +79,8 @@ def test_malformed_calls_get_the_gateways_error_bodies(serve_url):
         r = c.get("/v1/programs/nobody")
         assert r.status_code == 404 and r.json()["error"]["code"] == "program_not_found"
         # the engine's own rejection (context too long) comes back as the engine's 4xx
-        r = c.post("/v1/completions", json={"model": "tiny", "prompt": "x", "max_tokens": 9000})
+        r = c.post("/v1/completions", json={"model": "tiny", "prompt": "x",
+                                             "max_tokens": MAX_MODEL_LEN + 1000})
         assert 400 <= r.status_code < 500
 
 
@@ -103,8 +109,8 @@ def _both_in_flight(serve_url: str, victim: str):
     out: dict = {}
 
     def stream():
-        body = {"model": "tiny", "prompt": LONG_TEXT, "max_tokens": 3000, "ignore_eos": True,
-                "stream": True}
+        body = {"model": "tiny", "prompt": LONG_TEXT, "max_tokens": KILL_TOKENS,
+                "ignore_eos": True, "stream": True}
         with httpx.stream("POST", f"{serve_url}/v1/completions", json=body, timeout=300,
                           headers={"X-Autellix-Program": "victim"}) as s:
             out["engine"] = s.headers["x-autellix-engine"]
@@ -113,7 +119,7 @@ def _both_in_flight(serve_url: str, victim: str):
                 out["text"] += line + "\n"
 
     def whole():  # the same program's long call, not streamed, in flight beside it
-        out["whole"] = post(serve_url, "victim", LONG_TEXT, 3000, timeout=300)
+        out["whole"] = post(serve_url, "victim", LONG_TEXT, KILL_TOKENS, timeout=300)
 
     threads = [threading.Thread(target=stream), threading.Thread(target=whole)]
     threads[0].start()
@@ -145,17 +151,18 @@ def test_killing_a_replica_fails_its_calls_at_once_and_the_deployment_recovers(s
     r = post(serve_url, "victim", LONG_TEXT, 2)  # pins program 'victim' to one replica
     assert r.status_code == 200
     victim = r.headers["x-autellix-engine"]
-    # On a machine busy with CI and two simulator processes, a run once waited 120 s for
-    # the engine to hold both calls: the stream's 1,692 tokens can end before the plain
-    # call, routed through Serve's proxy, the ingress and the router, gets there. When
-    # one call ends first there is nothing to kill, so try again, up to 3 times
+    # On a machine busy with CI and two simulator processes, the stream's output once
+    # ended before the plain call, routed through Serve's proxy, the ingress and the
+    # router, reached the engine: with max_model_len 4096 it was 1,692 tokens, about
+    # 3 s of decoding, and three tries in a row failed that way. KILL_TOKENS makes each
+    # call 20 s or more. Should one still end first there is nothing to kill: try again
     for _ in range(3):
         if (started := _both_in_flight(serve_url, victim)) is not None:
             break
     else:
         pytest.fail("in 3 tries the stream and the plain call were never in flight together")
     out, threads = started
-    assert "whole" not in out  # 1,692 tokens to go: still in flight
+    assert "whole" not in out  # thousands of tokens to go: still in flight
     os.kill(_replica_pid_of(victim), signal.SIGKILL)
     for t in threads:
         t.join(timeout=60)
