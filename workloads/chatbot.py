@@ -39,7 +39,7 @@ DESCRIPTION = ("ShareGPT-like conversations: chains, mean 6.7 turns (tail to 80)
 # programs/s: median token latency 19 -> 23 -> 32 -> 41 ms over successive 400 s of
 # arrivals, then ~34 ms), so a 150-program (400 s) window measures a system still
 # filling: capacity 1.18 programs/s against 0.86 at steady state, and the SRPT ratio
-# moved 26% when it doubled. At 1,600 (1,594 s) doubling moves every ratio <= 2.0%
+# moved 26% when it doubled. At 1,600 (1,594 s) doubling moves every ratio <= 2.5%
 # (results/convergence/).
 STEADY_WINDOW = 1600
 STEADY_CHECKED = ("vllm", "vllm-opt", "mlfq", "plas", "srpt")

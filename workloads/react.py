@@ -36,9 +36,9 @@ from .distributions import int_lognormal, lognormal_seconds
 NAME = "react"
 DESCRIPTION = ("BFCL-like tool loops: chains, mean 10.8 calls (tail to 70), "
                "~735 prompt / 34 out, tool delays")
-# `autellix compare`'s default steady-state window here (arrivals at capacity):
-# doubling it moves no capacity ratio over vLLM-opt or MLFQ by more than 6.1%
-# (results/convergence/).
+# `autellix compare`'s default steady-state window here (arrivals at capacity), and
+# the arms its doubling was measured on (workloads/registry.py): it moves no ratio by
+# more than 6.1%, the ones over vLLM included (results/convergence/).
 STEADY_WINDOW = 150
 STEADY_CHECKED = ("vllm", "vllm-opt", "mlfq", "plas", "srpt")
 
