@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
                                        "capacity gets a longer window holding as many "
                                        "arrivals). Default: 150, or the "
                                        "window a generator was measured to need on the "
-                                       "simulator (chatbot: 1600)"),
+                                       "simulator (chatbot: 1600, mixed: 900)"),
         check_window: bool = typer.Option(False, "--check-window", help="(sim) rerun with the "
                                           "window doubled and report how far each capacity "
                                           "ratio moved (converged: at most 10%)"),

@@ -129,19 +129,20 @@ def test_window_change_compares_ratios_and_never_calls_a_bound_converged():
     assert not window_change(an(plas=est(1.1)), an(), 1, 2)["converged"]  # arm missing
 
 
-def test_chatbot_defaults_to_the_window_it_was_measured_to_need():
-    assert steady_window("chatbot") == 1600
-    assert steady_window("react") == steady_window("mixed") == DEFAULT_STEADY_WINDOW == 150
+def test_chatbot_and_mixed_default_to_the_windows_they_were_measured_to_need():
+    assert steady_window("chatbot") == 1600 and steady_window("mixed") == 900
+    assert steady_window("react") == steady_window("mcts") == DEFAULT_STEADY_WINDOW == 150
     assert steady_window("my-programs.jsonl") == DEFAULT_STEADY_WINDOW
     assert set(STEADY_WINDOWS) == {"chatbot", "react", "mcts", "mixed"}  # the ones measured
 
 
 def test_the_output_names_the_arms_whose_default_window_does_not_settle_or_was_not_checked():
     # results/convergence/: on mcts only the ratios over vllm move > 10% when the window
-    # doubles; on mixed, those over vllm and the SRPT bound's; chatbot and react settle
+    # doubles; mixed's window (900) was measured without vllm; chatbot and react settle
     assert window_caveats("mcts", ["vllm", "vllm-opt", "atlas"]) == ([], ["vllm"])
-    assert window_caveats("mcts", ["vllm-opt", "mlfq", "atlas", "srpt"]) == ([], [])
-    assert window_caveats("mixed", ["vllm-opt", "srpt", "vllm"]) == ([], ["srpt", "vllm"])
+    assert window_caveats("mcts", ["vllm-opt", "mlfq", "plas", "atlas", "srpt"]) == ([], [])
+    assert window_caveats("mixed", ["vllm-opt", "srpt", "vllm"]) == (["vllm"], [])
+    assert window_caveats("mixed", ["vllm-opt", "mlfq", "plas", "atlas", "srpt"]) == ([], [])
     assert window_caveats("react", ["vllm", "vllm-opt", "mlfq", "plas", "srpt"]) == ([], [])
     assert window_caveats("react", ["vllm-opt", "las"]) == (["las"], [])  # never measured
     assert window_caveats("mine.jsonl", ["fcfs"]) == (["fcfs"], [])
