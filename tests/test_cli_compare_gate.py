@@ -13,6 +13,7 @@ from autellix.gate import judge, run_gate, write_baseline
 from autellix.workloads.registry import (
     DEFAULT_STEADY_WINDOW,
     STEADY_CHECKED,
+    STEADY_UNSETTLED,
     STEADY_WINDOWS,
     steady_window,
     window_caveats,
@@ -147,6 +148,7 @@ def test_the_output_names_the_arms_whose_default_window_does_not_settle_or_was_n
     assert window_caveats("react", ["vllm-opt", "las"]) == (["las"], [])  # never measured
     assert window_caveats("mine.jsonl", ["fcfs"]) == (["fcfs"], [])
     assert set(STEADY_CHECKED) == set(STEADY_WINDOWS)  # a measured window names its arms
+    assert all(STEADY_UNSETTLED[w] <= STEADY_CHECKED[w] for w in STEADY_WINDOWS)  # measured
 
     base = {"window_programs": 150.0, "workload": "mixed"}
     note = window_note({**base, "window_unsettled": ["srpt", "vllm"]})
