@@ -49,7 +49,7 @@ def app_from_env():
     return build_app(RayServeConfig(**json.loads(os.environ.get("AUTELLIX_RAY_CONFIG", "{}"))))
 
 
-LOCAL_PROXY_TIMEOUTS = {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
+LOCAL_PROXY_TIMEOUTS = {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "300",
                         "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "30"}
 
 
@@ -64,9 +64,11 @@ def init_ray(address: str | None = None, *, num_cpus: float | None = None) -> No
     else:  # a local instance listens on loopback only, as the gateway does by default
         # Serve kills an HTTP proxy that is not ready within 5 s, or whose health check
         # takes over 10 s. On a busy 2-core machine a proxy's start (imports, uvicorn)
-        # has taken longer: it was killed before it ran and `serve.start` failed. The
-        # raylet and its actors inherit this environment, so a local instance waits
-        # longer; a cluster joined by address keeps its own settings.
+        # has taken longer: it was killed before it ran and `serve.start` failed, once
+        # at 5 s and once at 60 s (both cores held by a benchmark beside the tests).
+        # The raylet and its actors inherit this environment, so a local instance
+        # waits longer; a proxy that never starts still fails, after 300 s. A cluster
+        # joined by address keeps its own settings.
         for var, seconds in LOCAL_PROXY_TIMEOUTS.items():
             os.environ.setdefault(var, seconds)
         ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="warning",
